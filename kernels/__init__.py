@@ -1,0 +1,30 @@
+"""fastprop's compiled core: Numba kernels over preallocated arrays.
+
+Arithmetic only: no validation, no printing, no allocation inside an epoch.
+``fastprop`` checks and casts every input before calling in here.
+"""
+
+from .config import FASTMATH, JIT_OPTIONS
+from .epochs import minibatch_epoch, sgd_epoch
+from .layers import accumulate_gradient, forward_layer, hidden_delta, output_delta, step_outer
+from .network import add_gradient, all_finite, forward_block, predict_into
+from .scalar import LOSS_BCE, LOSS_MSE, sigmoid
+
+__all__ = [
+    "FASTMATH",
+    "JIT_OPTIONS",
+    "LOSS_BCE",
+    "LOSS_MSE",
+    "accumulate_gradient",
+    "add_gradient",
+    "all_finite",
+    "forward_block",
+    "forward_layer",
+    "hidden_delta",
+    "minibatch_epoch",
+    "output_delta",
+    "predict_into",
+    "sgd_epoch",
+    "sigmoid",
+    "step_outer",
+]

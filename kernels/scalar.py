@@ -1,0 +1,48 @@
+"""Scalar math shared by the kernels: activation, loss and their derivatives.
+
+Each function receives ``one`` (the constant 1 in the array dtype) so that a
+float32 kernel never silently promotes to float64.
+"""
+
+import numpy as np
+from numba import njit
+
+from .config import FASTMATH
+
+LOSS_MSE = 0
+LOSS_BCE = 1
+
+
+@njit(inline="always", cache=True, fastmath=FASTMATH)
+def sigmoid(z, one):
+    """σ(z) = 1 / (1 + e^-z), without overflow for any finite z.
+
+    e^-|z| lies in (0, 1], so neither branch can overflow; for z < 0 the
+    identity σ(z) = e^z / (1 + e^z) is used. Matches ``reference.sigmoid``.
+    """
+    e = np.exp(-abs(z))
+    s = one / (one + e)
+    return s if z >= 0 else e * s
+
+
+@njit(inline="always", cache=True, fastmath=FASTMATH)
+def sample_loss_term(y_hat, y, loss_kind, eps, one):
+    """One output unit's contribution to the per-sample loss.
+
+    mse: ½ (y - ŷ)².  bce: -[y ln ŷ + (1 - y) ln(1 - ŷ)], with ŷ clipped to
+    [eps, 1 - eps] so that a saturated output gives a large finite loss rather
+    than inf. Matches ``reference.loss``.
+    """
+    if loss_kind == LOSS_MSE:
+        d = y - y_hat
+        return (one / (one + one)) * d * d
+    p = min(max(y_hat, eps), one - eps)
+    return -(y * np.log(p) + (one - y) * np.log(one - p))
+
+
+@njit(inline="always", cache=True, fastmath=FASTMATH)
+def output_delta_term(y_hat, y, loss_kind, one):
+    """∂L/∂z at one output unit: mse (ŷ - y) ŷ (1 - ŷ); bce ŷ - y."""
+    if loss_kind == LOSS_MSE:
+        return (y_hat - y) * y_hat * (one - y_hat)
+    return y_hat - y

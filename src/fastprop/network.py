@@ -1,0 +1,184 @@
+"""The network: layer sizes and one flat parameter buffer with per-layer views."""
+
+import numpy as np
+
+from . import kernels
+from .validation import (
+    as_inputs,
+    as_targets,
+    check_dtype,
+    check_layer_sizes,
+    check_option,
+    check_rows,
+    check_seed,
+)
+from .workspace import LOSS_CODES, Workspace, parameter_offsets
+
+# Rows per block when predicting: bounds the workspace for any number of samples.
+PREDICT_CHUNK = 256
+
+
+class Network:
+    """A dense feed-forward network of sigmoid units.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``(n_0, n_1, ..., n_L)``: inputs, hidden widths, outputs; each >= 1.
+    seed : int or None
+        Seed of ``numpy.random.default_rng`` for the initial weights.
+    init : {"xavier", "uniform"}
+        ``"xavier"``: Glorot uniform with the sigmoid bound
+        ``4 * sqrt(6 / (n_in + n_out))`` and zero biases. ``"uniform"``:
+        weights and biases drawn from U[-1, 1), as in the teaching notes.
+    dtype : float32 or float64
+
+    Attributes
+    ----------
+    weights, biases : list of ndarray
+        ``weights[l]`` is ``(n_l, n_{l+1})`` and ``biases[l]`` is
+        ``(n_{l+1},)``; all are views into ``params``, so writing into them
+        changes the network.
+    params : ndarray
+        The flat buffer the kernels train in place.
+    history : list of float
+        Training loss of every epoch this network was trained for.
+    """
+
+    def __init__(self, layer_sizes, *, seed=None, init="xavier", dtype=np.float64):
+        sizes = check_layer_sizes(layer_sizes)
+        check_option("init", init)
+        self._setup(sizes, check_dtype(dtype))
+        rng = np.random.default_rng(check_seed(seed))
+        for W, b in zip(self.weights, self.biases):
+            if init == "xavier":
+                bound = 4 * np.sqrt(6 / (W.shape[0] + W.shape[1]))
+                W[...] = rng.uniform(-bound, bound, size=W.shape)
+                b[...] = 0
+            else:
+                W[...] = rng.uniform(-1, 1, size=W.shape)
+                b[...] = rng.uniform(-1, 1, size=b.shape)
+
+    def _setup(self, sizes, dtype):
+        self.layer_sizes = sizes
+        self.dtype = dtype
+        self._sizes = np.array(sizes, dtype=np.int64)
+        self._offsets, total = parameter_offsets(sizes)
+        self.params = np.zeros(total, dtype=dtype)
+        self.weights, self.biases = [], []
+        for l, start in enumerate(self._offsets):
+            n_in, n_out = sizes[l], sizes[l + 1]
+            self.weights.append(self.params[start : start + n_in * n_out].reshape(n_in, n_out))
+            self.biases.append(self.params[start + n_in * n_out : start + n_in * n_out + n_out])
+        self.history = []
+
+    @classmethod
+    def from_arrays(cls, weights, biases, *, dtype=None):
+        """A network holding copies of the given weight matrices and bias vectors.
+
+        ``weights[l]`` must be ``(n_l, n_{l+1})`` and ``biases[l]``
+        ``(n_{l+1},)``, consecutive layers matching. The dtype is the given
+        one, else float32 if every array is float32, else float64.
+        """
+        weights = [np.asarray(W) for W in weights]
+        biases = [np.asarray(b) for b in biases]
+        if len(weights) == 0 or len(weights) != len(biases):
+            raise ValueError(
+                f"weights and biases must be non-empty lists of equal length; "
+                f"got {len(weights)} and {len(biases)}"
+            )
+        sizes = [weights[0].shape[0] if weights[0].ndim == 2 else -1]
+        for l, (W, b) in enumerate(zip(weights, biases)):
+            if W.ndim != 2 or W.shape[0] != sizes[-1]:
+                raise ValueError(
+                    f"weights[{l}] must be 2-d with {sizes[-1]} rows; got shape {W.shape}"
+                )
+            if b.shape != (W.shape[1],):
+                raise ValueError(f"biases[{l}] must have shape ({W.shape[1]},); got {b.shape}")
+            sizes.append(W.shape[1])
+        if dtype is None:
+            all32 = all(a.dtype == np.float32 for a in weights + biases)
+            dtype = np.float32 if all32 else np.float64
+        net = cls.__new__(cls)
+        net._setup(check_layer_sizes(sizes), check_dtype(dtype))
+        for l, (W, b) in enumerate(zip(weights, biases)):
+            net.weights[l][...] = as_inputs(W, net.dtype, name=f"weights[{l}]")
+            net.biases[l][...] = as_targets(b, net.dtype, name=f"biases[{l}]").ravel()
+        return net
+
+    @property
+    def n_inputs(self):
+        return self.layer_sizes[0]
+
+    @property
+    def n_outputs(self):
+        return self.layer_sizes[-1]
+
+    def __repr__(self):
+        sizes = "-".join(str(s) for s in self.layer_sizes)
+        return f"Network({sizes}, dtype={self.dtype.name}, epochs_trained={len(self.history)})"
+
+    def copy(self):
+        """An independent copy (parameters and history)."""
+        net = Network.from_arrays(self.weights, self.biases, dtype=self.dtype)
+        net.history = list(self.history)
+        return net
+
+    def _inputs(self, X):
+        X = as_inputs(X, self.dtype)
+        if X.shape[1] != self.n_inputs:
+            raise ValueError(
+                f"X has {X.shape[1]} features but the network takes {self.n_inputs} inputs"
+            )
+        return X
+
+    def predict(self, X):
+        """Network output σ(... σ(X W_0 + b_0) ...) for each row of X: ``(n, n_L)``."""
+        X = self._inputs(X)
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        ws = Workspace(self, min(PREDICT_CHUNK, X.shape[0]))
+        kernels.predict_into(
+            X, self.params, self._sizes, self._offsets, out, ws.acts, ws.act_off, ws.chunk
+        )
+        return out
+
+    def loss(self, X, Y, loss="mse", reduction="mean"):
+        """Loss on (X, Y), summed over samples or averaged (``reduction``)."""
+        value, _, _ = gradients(self, X, Y, loss=loss, reduction=reduction)
+        return value
+
+
+def gradients(network, X, Y, *, loss="mse", reduction="mean"):
+    """Loss and gradients of ``network`` on a batch, by the compiled kernels.
+
+    Returns ``(loss, grad_weights, grad_biases)``: the lists of arrays shaped
+    like ``network.weights`` and ``network.biases``. With ``reduction="mean"``
+    all are divided by the number of samples. The tool for gradient checks
+    against ``fastprop.reference.gradients`` or finite differences.
+    """
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a fastprop.Network; got {type(network).__name__}")
+    check_option("loss", loss)
+    check_option("reduction", reduction)
+    X = network._inputs(X)
+    Y = as_targets(Y, network.dtype)
+    check_rows(X, Y)
+    if Y.shape[1] != network.n_outputs:
+        raise ValueError(
+            f"Y has {Y.shape[1]} columns but the network has {network.n_outputs} outputs"
+        )
+    n = X.shape[0]
+    ws = Workspace(network, min(PREDICT_CHUNK, n))
+    grad = np.zeros_like(network.params)
+    order = np.arange(n, dtype=np.int64)
+    total = kernels.add_gradient(
+        X, Y, order, 0, n, network.params, network._sizes, network._offsets, grad,
+        ws.acts, ws.deltas, ws.targets, ws.act_off, ws.chunk, LOSS_CODES[loss],
+    )
+    if reduction == "mean":
+        total /= n
+        grad /= n
+    view = Network.__new__(Network)
+    view._setup(network.layer_sizes, network.dtype)
+    view.params[...] = grad
+    return float(total), view.weights, view.biases
