@@ -6,7 +6,7 @@ NumPy; ``fastprop.kernels`` is the compiled core both are held to.
 
 from . import datasets, reference
 from .network import Network, gradients
-from .trainer import DivergenceError, fit
+from .trainer import DivergenceError, Trainer, fit
 
-__all__ = ["DivergenceError", "Network", "datasets", "fit", "gradients", "reference"]
+__all__ = ["DivergenceError", "Network", "Trainer", "datasets", "fit", "gradients", "reference"]
 __version__ = "0.1.0"

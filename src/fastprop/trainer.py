@@ -143,27 +143,11 @@ def fit(
     else:
         _check_fits(network, X, Y, hidden if hidden_given else None)
 
-    run = _EpochRunner(network, X, Y, mode, batch_size, lr, loss, reduction)
-    rng = shuffle_generator(seed)
-    order = np.arange(X.shape[0], dtype=np.int64)
-    try:
-        for _ in range(epochs):
-            if shuffle:
-                order = rng.permutation(X.shape[0])
-            epoch_loss = run(order)
-            network.history.append(epoch_loss)
-            if tol is not None and epoch_loss <= tol:
-                break
-    except KeyboardInterrupt:
-        # The epoch under way when Ctrl-C arrived may have finished inside the
-        # kernel; its weights are kept if finite, and the network is returned.
-        run.restore_if_diverged()
-        warnings.warn(
-            f"training interrupted after {len(network.history)} epochs; "
-            "the network keeps its weights",
-            UserWarning,
-            stacklevel=2,
-        )
+    trainer = Trainer(
+        network, X, Y, mode=mode, batch_size=batch_size, lr=lr, loss=loss,
+        reduction=reduction, shuffle=shuffle, seed=seed,
+    )
+    trainer.train(epochs, tol)
     return network
 
 
@@ -184,10 +168,21 @@ def _check_fits(network, X, Y, hidden):
         )
 
 
-class _EpochRunner:
-    """Owns the workspace of one fit and calls the epoch kernel for one epoch."""
+class Trainer:
+    """Trains one network on one data set, one compiled call per epoch.
 
-    def __init__(self, network, X, Y, mode, batch_size, lr, loss, reduction):
+    Owns everything a fit needs between epochs: the workspace (allocated
+    once), the shuffling generator, and a snapshot of the parameters taken
+    before each epoch so divergence can be undone. ``fit`` builds one after
+    checking its arguments; benchmarks and online-learning loops can hold one
+    and call ``epoch`` themselves. X and Y must already be C-contiguous arrays
+    of the network's dtype, with matching rows and sizes (``fit`` ensures it).
+    """
+
+    def __init__(
+        self, network, X, Y, *, mode="minibatch", batch_size=32, lr=0.5, loss="mse",
+        reduction="mean", shuffle=True, seed=None,
+    ):
         n = X.shape[0]
         self.network, self.X, self.Y = network, X, Y
         self.mode = mode
@@ -197,10 +192,15 @@ class _EpochRunner:
         self.lr = network.dtype.type(lr)
         self.loss_code = LOSS_CODES[loss]
         self.mean = reduction == "mean"
+        self.shuffle = shuffle
+        self.rng = shuffle_generator(seed)
+        self.order = np.arange(n, dtype=np.int64)
         self.snapshot = np.empty_like(network.params)
 
-    def __call__(self, order):
+    def epoch(self):
+        """Train one epoch; append its loss to ``network.history`` and return it."""
         net, ws = self.network, self.ws
+        order = self.rng.permutation(self.X.shape[0]) if self.shuffle else self.order
         self.snapshot[...] = net.params
         if self.mode == "sgd":
             total = kernels.sgd_epoch(
@@ -221,8 +221,28 @@ class _EpochRunner:
                 "the weights from the start of that epoch (error.network).",
                 net,
             )
-        return total / order.shape[0] if self.mean else total
+        loss = total / order.shape[0] if self.mean else total
+        net.history.append(loss)
+        return loss
 
-    def restore_if_diverged(self):
-        if not np.isfinite(self.network.params).all():
-            self.network.params[...] = self.snapshot
+    def train(self, epochs, tol=None):
+        """Up to ``epochs`` epochs, stopping once the loss is at most ``tol``.
+
+        Ctrl-C ends training after the epoch under way (which finishes inside
+        the kernel) with a warning, and the network keeps its weights.
+        """
+        try:
+            for _ in range(epochs):
+                loss = self.epoch()
+                if tol is not None and loss <= tol:
+                    break
+        except KeyboardInterrupt:
+            if not np.isfinite(self.network.params).all():
+                self.network.params[...] = self.snapshot
+            warnings.warn(
+                f"training interrupted after {len(self.network.history)} epochs; "
+                "the network keeps its weights",
+                UserWarning,
+                stacklevel=3,
+            )
+        return self.network

@@ -1,0 +1,38 @@
+"""Shared tolerances and fixtures.
+
+Kernel-vs-reference agreement is checked with ``assert_close``: float64 to
+rounding, float32 to what 24-bit arithmetic allows after a few epochs.
+"""
+
+import numpy as np
+import pytest
+
+# rtol, atol per dtype: the one place tolerances are defined.
+TOLERANCES = {
+    np.dtype(np.float64): (1e-12, 1e-14),
+    np.dtype(np.float32): (1e-5, 1e-6),
+}
+
+DTYPES = [np.float64, np.float32]
+
+
+def tolerance(dtype):
+    return TOLERANCES[np.dtype(dtype)]
+
+
+def assert_close(comp, ref, dtype, what=""):
+    rtol, atol = tolerance(dtype)
+    np.testing.assert_allclose(comp, ref, rtol=rtol, atol=atol, err_msg=what)
+
+
+def random_problem(n, n_in, n_out, dtype=np.float64, seed=0):
+    """Inputs in [0, 1) and targets in (0.1, 0.9): a sigmoid output can reach them."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, n_in)).astype(dtype)
+    Y = (0.1 + 0.8 * rng.random((n, n_out))).astype(dtype)
+    return X, Y
+
+
+@pytest.fixture(params=DTYPES, ids=["float64", "float32"])
+def dtype(request):
+    return request.param
