@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from .config import JIT_OPTIONS
-from .layers import forward_layer, hidden_delta, output_delta, step_outer
+from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
 from .network import add_gradient, all_finite, bias, block, weights
 
 
@@ -19,40 +19,57 @@ from .network import add_gradient, all_finite, bias, block, weights
 def sgd_epoch(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, loss_kind):
     """Per-sample gradient descent over the samples in ``order``.
 
-    For each sample: forward, output delta, then from the last layer down the
-    hidden delta of layer l-1 (with W_l *before* its update) and the update of
-    W_l, b_l. No gradient buffer is needed.
+    Same result as, for each sample in turn: forward; output delta; hidden
+    deltas from the last layer down, each with W_l *before* its update; then
+    the update of every layer. The update of sample k is deferred and fused
+    with the forward pass of sample k+1 (``step_forward_row``), so each weight
+    is read and written once per sample; the last update is applied at the end.
+    Activations alternate between two rows of ``acts`` (this sample's, and the
+    previous one's still needed by its deferred update).
+
     X (n, n_0), Y (n, n_L), order (n,) int64: read.
-    theta: modified in place. acts, deltas: workspace of at least one row.
+    theta: modified in place.
+    acts, deltas: workspace of at least two rows (``Workspace(net, 2)``).
     Matches ``reference.sgd_epoch``.
     """
     L = sizes.shape[0] - 1
     lr = theta.dtype.type(lr)  # a float64 lr would promote every update
     total = 0.0
-    for k in range(order.shape[0]):
+    n = order.shape[0]
+    for k in range(n):
+        cur, prev = k % 2, 1 - k % 2
         s = order[k]
-        a0 = block(acts, act_off, sizes, 0, 1)
+        a0 = block(acts, act_off, sizes, 0, 2)[cur]
+        x = X[s]
         for j in range(sizes[0]):
-            a0[0, j] = X[s, j]
+            a0[j] = x[j]
         for l in range(L):
-            forward_layer(
-                block(acts, act_off, sizes, l, 1),
-                weights(theta, sizes, offsets, l),
-                bias(theta, sizes, offsets, l),
-                block(acts, act_off, sizes, l + 1, 1),
-            )
-        total += output_delta(
-            block(acts, act_off, sizes, L, 1),
-            Y[s : s + 1],
-            block(deltas, act_off, sizes, L, 1),
+            a = block(acts, act_off, sizes, l, 2)
+            z = block(acts, act_off, sizes, l + 1, 2)[cur]
+            W = weights(theta, sizes, offsets, l)
+            b = bias(theta, sizes, offsets, l)
+            if k == 0:
+                forward_row(a[cur], W, b, z)
+            else:
+                d = block(deltas, act_off, sizes, l + 1, 1)[0]
+                step_forward_row(a[prev], d, lr, a[cur], W, b, z)
+        total += output_delta_row(
+            block(acts, act_off, sizes, L, 2)[cur], Y[s], block(deltas, act_off, sizes, L, 1)[0],
             loss_kind,
         )
-        for l in range(L - 1, -1, -1):
-            W = weights(theta, sizes, offsets, l)
-            d = block(deltas, act_off, sizes, l + 1, 1)
-            if l > 0:
-                hidden_delta(d, W, block(acts, act_off, sizes, l, 1), block(deltas, act_off, sizes, l, 1))
-            step_outer(block(acts, act_off, sizes, l, 1), d, W, bias(theta, sizes, offsets, l), lr)
+        for l in range(L - 1, 0, -1):
+            hidden_delta_row(
+                block(deltas, act_off, sizes, l + 1, 1)[0],
+                weights(theta, sizes, offsets, l),
+                block(acts, act_off, sizes, l, 2)[cur],
+                block(deltas, act_off, sizes, l, 1)[0],
+            )
+    last = (n - 1) % 2
+    for l in range(L):
+        step_row(
+            block(acts, act_off, sizes, l, 2)[last], block(deltas, act_off, sizes, l + 1, 1)[0],
+            lr, weights(theta, sizes, offsets, l), bias(theta, sizes, offsets, l),
+        )
     if not all_finite(theta):
         return np.nan
     return total

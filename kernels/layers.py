@@ -1,127 +1,157 @@
-"""Layer-level kernels: the four equations of backpropagation on one layer.
+"""Layer kernels: the equations of backpropagation for one layer.
 
-Rows are samples; ``W`` is ``(n_in, n_out)``. Every inner loop runs over the
-last, contiguous axis of a 2-d view with plain ``range`` indices so that LLVM
-can vectorise it.
+Row kernels (``*_row``) work on one sample's 1-d vectors and are the
+primitives; the 2-d kernels apply them to each row of a block. Rows are
+samples and ``W`` is ``(n_in, n_out)``, so every inner loop runs along a
+contiguous row of ``W`` with plain ``range`` indices, which LLVM vectorises.
 """
 
 from numba import njit
 
 from .config import JIT_OPTIONS
-from .scalar import output_delta_term, sample_loss_term, sigmoid
+from .scalar import clip_eps, output_delta_term, sample_loss_term, sigmoid
+
+
+@njit(**JIT_OPTIONS)
+def forward_row(a_in, W, b, z):
+    """Fused forward of one sample: ``z = σ(a_in @ W + b)``.
+
+    a_in (n_in,), W (n_in, n_out), b (n_out,): read. z (n_out,): written.
+    Matches ``reference.forward_layer``.
+    """
+    one = W.dtype.type(1)
+    for j in range(z.shape[0]):
+        z[j] = b[j]
+    for i in range(a_in.shape[0]):
+        x = a_in[i]
+        w = W[i]
+        for j in range(z.shape[0]):
+            z[j] += x * w[j]
+    for j in range(z.shape[0]):
+        z[j] = sigmoid(z[j], one)
+
+
+@njit(**JIT_OPTIONS)
+def step_forward_row(a_prev, delta, lr, a_in, W, b, z):
+    """The previous sample's update fused with the next sample's forward pass.
+
+    In one sweep over ``W``: ``W -= lr · a_prevᵀ δ``, ``b -= lr · δ``, and
+    ``z = σ(a_in @ W + b)`` with the updated values. Per-sample SGD thus
+    reads and writes each weight once per sample instead of three times.
+    a_prev (n_in,), delta (n_out,), a_in (n_in,): read.
+    W, b: modified in place. z (n_out,): written.
+    Equals ``step_row`` followed by ``forward_row``.
+    """
+    one = W.dtype.type(1)
+    for j in range(z.shape[0]):
+        b[j] -= lr * delta[j]
+        z[j] = b[j]
+    for i in range(a_in.shape[0]):
+        c = lr * a_prev[i]
+        x = a_in[i]
+        w = W[i]
+        for j in range(z.shape[0]):
+            v = w[j] - c * delta[j]
+            w[j] = v
+            z[j] += x * v
+    for j in range(z.shape[0]):
+        z[j] = sigmoid(z[j], one)
+
+
+@njit(**JIT_OPTIONS)
+def step_row(a_in, delta, lr, W, b):
+    """One sample's update: ``W -= lr · a_inᵀ δ``, ``b -= lr · δ``.
+
+    a_in (n_in,), delta (n_out,): read. W, b: modified in place.
+    Matches ``reference.update`` with ``reference.layer_gradients`` of one row.
+    """
+    for i in range(a_in.shape[0]):
+        c = lr * a_in[i]
+        w = W[i]
+        for j in range(delta.shape[0]):
+            w[j] -= c * delta[j]
+    for j in range(delta.shape[0]):
+        b[j] -= lr * delta[j]
+
+
+@njit(**JIT_OPTIONS)
+def output_delta_row(y_hat, y, delta, loss_kind):
+    """Output delta of one sample; returns its loss.
+
+    y_hat, y (n_out,): read. delta (n_out,): written, ∂L/∂z at the output.
+    Matches ``reference.output_delta`` and ``reference.loss``.
+    """
+    one = y_hat.dtype.type(1)
+    eps = clip_eps(y_hat)
+    total = 0.0
+    for k in range(y_hat.shape[0]):
+        total += sample_loss_term(y_hat[k], y[k], loss_kind, eps, one)
+        delta[k] = output_delta_term(y_hat[k], y[k], loss_kind, one)
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def hidden_delta_row(delta_next, W_next, a, delta):
+    """One sample's hidden delta: ``delta = (delta_next @ W_nextᵀ) ⊙ a (1 - a)``.
+
+    delta_next (n_next,), W_next (n, n_next), a (n,): read. delta (n,): written.
+    Matches ``reference.hidden_delta``.
+    """
+    one = a.dtype.type(1)
+    for i in range(a.shape[0]):
+        w = W_next[i]
+        s = a.dtype.type(0)
+        for j in range(delta_next.shape[0]):
+            s += delta_next[j] * w[j]
+        delta[i] = s * a[i] * (one - a[i])
+
+
+@njit(**JIT_OPTIONS)
+def accumulate_row(a_in, delta, grad_W, grad_b):
+    """Add one sample's gradient: ``grad_W += a_inᵀ δ``, ``grad_b += δ``."""
+    for i in range(a_in.shape[0]):
+        x = a_in[i]
+        g = grad_W[i]
+        for j in range(delta.shape[0]):
+            g[j] += x * delta[j]
+    for j in range(delta.shape[0]):
+        grad_b[j] += delta[j]
+
+
+# --- blocks of rows ----------------------------------------------------------------
 
 
 @njit(**JIT_OPTIONS)
 def forward_layer(a_in, W, b, a_out):
-    """Fused forward: ``a_out = σ(a_in @ W + b)`` in one pass over ``a_out``.
-
-    a_in  : (m, n_in)  read.
-    W     : (n_in, n_out) read.
-    b     : (n_out,) read.
-    a_out : (m, n_out) written.
-    Matches ``reference.forward`` for one layer.
-    """
-    m, n_in = a_in.shape
-    n_out = W.shape[1]
-    one = W.dtype.type(1)
-    for r in range(m):
-        z = a_out[r]
-        for j in range(n_out):
-            z[j] = b[j]
-        for i in range(n_in):
-            x = a_in[r, i]
-            w = W[i]
-            for j in range(n_out):
-                z[j] += x * w[j]
-        for j in range(n_out):
-            z[j] = sigmoid(z[j], one)
+    """``a_out = σ(a_in @ W + b)`` for a block: a_in (m, n_in) read, a_out (m, n_out) written."""
+    for r in range(a_in.shape[0]):
+        forward_row(a_in[r], W, b, a_out[r])
 
 
 @njit(**JIT_OPTIONS)
 def output_delta(y_hat, y, delta, loss_kind):
-    """Output delta and summed loss of a block of samples.
-
-    y_hat : (m, n_out) read, the network's output.
-    y     : (m, n_out) read, the targets.
-    delta : (m, n_out) written, ∂L/∂z at the output.
-    Returns the loss summed over the block (no reduction).
-    Matches ``reference.output_delta`` and ``reference.loss``.
-    """
-    m, n_out = y_hat.shape
-    one = y_hat.dtype.type(1)
-    # Machine epsilon of the dtype: the clip that keeps bce finite.
-    eps = y_hat.dtype.type(2.220446049250313e-16 if y_hat.itemsize == 8 else 1.1920929e-07)
+    """Output deltas of a block (m, n_out); returns the loss summed over its rows."""
     total = 0.0
-    for r in range(m):
-        for k in range(n_out):
-            total += sample_loss_term(y_hat[r, k], y[r, k], loss_kind, eps, one)
-            delta[r, k] = output_delta_term(y_hat[r, k], y[r, k], loss_kind, one)
+    for r in range(y_hat.shape[0]):
+        total += output_delta_row(y_hat[r], y[r], delta[r], loss_kind)
     return total
 
 
 @njit(**JIT_OPTIONS)
 def hidden_delta(delta_next, W_next, a, delta):
-    """Hidden delta: ``delta = (delta_next @ W_nextᵀ) ⊙ a (1 - a)``.
-
-    delta_next : (m, n_next) read.
-    W_next     : (n, n_next) read, the weights leaving this layer.
-    a          : (m, n) read, this layer's activation.
-    delta      : (m, n) written.
-    Matches ``reference.hidden_delta``.
-    """
-    m, n = a.shape
-    n_next = W_next.shape[1]
-    one = a.dtype.type(1)
-    for r in range(m):
-        d = delta_next[r]
-        for i in range(n):
-            w = W_next[i]
-            s = a.dtype.type(0)
-            for j in range(n_next):
-                s += d[j] * w[j]
-            delta[r, i] = s * a[r, i] * (one - a[r, i])
+    """Hidden deltas of a block: delta_next (m, n_next), a (m, n) read; delta (m, n) written."""
+    for r in range(a.shape[0]):
+        hidden_delta_row(delta_next[r], W_next, a[r], delta[r])
 
 
 @njit(**JIT_OPTIONS)
 def accumulate_gradient(a_in, delta, grad_W, grad_b):
-    """Add this block's gradient: ``grad_W += a_inᵀ @ delta``, ``grad_b += Σ_rows delta``.
-
-    a_in   : (m, n_in) read.
-    delta  : (m, n_out) read.
-    grad_W : (n_in, n_out) modified in place.
-    grad_b : (n_out,) modified in place.
-    Matches ``reference.layer_gradients`` (summed, before any reduction).
-    """
-    m, n_in = a_in.shape
-    n_out = delta.shape[1]
-    for r in range(m):
-        d = delta[r]
-        for i in range(n_in):
-            x = a_in[r, i]
-            g = grad_W[i]
-            for j in range(n_out):
-                g[j] += x * d[j]
-        for j in range(n_out):
-            grad_b[j] += d[j]
+    """Add a block's summed gradient: ``grad_W += a_inᵀ @ delta``, ``grad_b += Σ_rows delta``."""
+    for r in range(a_in.shape[0]):
+        accumulate_row(a_in[r], delta[r], grad_W, grad_b)
 
 
 @njit(**JIT_OPTIONS)
 def step_outer(a_in, delta, W, b, lr):
-    """One sample's update applied straight to the weights.
-
-    ``W -= lr · a_inᵀ δ``, ``b -= lr · δ`` for a single row, which spares the
-    per-sample SGD loop a gradient buffer.
-    a_in  : (1, n_in) read.
-    delta : (1, n_out) read.
-    W, b  : modified in place.
-    """
-    n_in = a_in.shape[1]
-    n_out = delta.shape[1]
-    d = delta[0]
-    for i in range(n_in):
-        x = lr * a_in[0, i]
-        w = W[i]
-        for j in range(n_out):
-            w[j] -= x * d[j]
-    for j in range(n_out):
-        b[j] -= lr * d[j]
+    """A one-row block's update applied to the weights: a_in (1, n_in), delta (1, n_out)."""
+    step_row(a_in[0], delta[0], lr, W, b)

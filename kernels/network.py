@@ -10,7 +10,6 @@ start at ``act_off[l]`` in ``acts`` (and in ``deltas``, whose layer-0 part is
 unused). Views over a block's first ``m`` rows are contiguous for any m.
 """
 
-import numpy as np
 from numba import njit
 
 from .config import JIT_OPTIONS
@@ -19,7 +18,6 @@ from .layers import (
     forward_layer,
     hidden_delta,
     output_delta,
-    step_outer,
 )
 
 

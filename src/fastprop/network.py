@@ -50,7 +50,7 @@ class Network:
         check_option("init", init)
         self._setup(sizes, check_dtype(dtype))
         rng = np.random.default_rng(check_seed(seed))
-        for W, b in zip(self.weights, self.biases):
+        for W, b in zip(self.weights, self.biases, strict=True):
             if init == "xavier":
                 bound = 4 * np.sqrt(6 / (W.shape[0] + W.shape[1]))
                 W[...] = rng.uniform(-bound, bound, size=W.shape)
@@ -88,7 +88,7 @@ class Network:
                 f"got {len(weights)} and {len(biases)}"
             )
         sizes = [weights[0].shape[0] if weights[0].ndim == 2 else -1]
-        for l, (W, b) in enumerate(zip(weights, biases)):
+        for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
             if W.ndim != 2 or W.shape[0] != sizes[-1]:
                 raise ValueError(
                     f"weights[{l}] must be 2-d with {sizes[-1]} rows; got shape {W.shape}"
@@ -101,7 +101,7 @@ class Network:
             dtype = np.float32 if all32 else np.float64
         net = cls.__new__(cls)
         net._setup(check_layer_sizes(sizes), check_dtype(dtype))
-        for l, (W, b) in enumerate(zip(weights, biases)):
+        for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
             net.weights[l][...] = as_inputs(W, net.dtype, name=f"weights[{l}]")
             net.biases[l][...] = as_targets(b, net.dtype, name=f"biases[{l}]").ravel()
         return net

@@ -92,7 +92,7 @@ def layer_gradients(a_in, delta):
 def forward(weights, biases, X):
     """All activations [a_0 = X, a_1, ..., a_L]: exactly what backward needs."""
     a = [X]
-    for W, b in zip(weights, biases):
+    for W, b in zip(weights, biases, strict=True):
         a.append(forward_layer(a[-1], W, b))
     return a
 
@@ -113,7 +113,7 @@ def gradients(weights, biases, X, Y, kind="mse", reduction="mean"):
     """
     a = forward(weights, biases, X)
     deltas = backward(weights, a, Y, kind)
-    grads = [layer_gradients(a_in, d) for a_in, d in zip(a[:-1], deltas)]
+    grads = [layer_gradients(a_in, d) for a_in, d in zip(a[:-1], deltas, strict=True)]
     grad_W = [g for g, _ in grads]
     grad_b = [g for _, g in grads]
     total = loss(a[-1], Y, kind).sum()
@@ -125,7 +125,7 @@ def gradients(weights, biases, X, Y, kind="mse", reduction="mean"):
 
 def update(weights, biases, grad_W, grad_b, lr):
     """Gradient descent step, in place: W ← W - lr ∂L/∂W, b ← b - lr ∂L/∂b."""
-    for W, b, gW, gb in zip(weights, biases, grad_W, grad_b):
+    for W, b, gW, gb in zip(weights, biases, grad_W, grad_b, strict=True):
         W -= lr * gW
         b -= lr * gb
 

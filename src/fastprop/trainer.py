@@ -188,7 +188,8 @@ class Trainer:
         self.mode = mode
         self.batch_size = n if mode == "batch" else min(batch_size, n)
         self.chunk = 1 if mode == "sgd" else min(self.batch_size, CHUNK)
-        self.ws = Workspace(network, self.chunk)
+        # Per-sample SGD keeps two rows: this sample's activations and the previous one's.
+        self.ws = Workspace(network, 2 if mode == "sgd" else self.chunk)
         self.lr = network.dtype.type(lr)
         self.loss_code = LOSS_CODES[loss]
         self.mean = reduction == "mean"

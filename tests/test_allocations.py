@@ -1,0 +1,157 @@
+"""The epoch kernels allocate nothing per sample.
+
+Numba's runtime counts every allocation when ``NUMBA_NRT_STATS=1`` is set
+before numba is imported, so the measurement runs in a fresh interpreter and
+reports through stdout. A call from Python unboxes each array argument into
+one NRT MemInfo; that per-call cost is measured on an empty ``@njit`` function
+taking the same arguments, and an epoch must cost exactly that, whether it
+sees n samples, 4n samples, or runs several epochs in a row.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+MEASURE = r"""
+import json, sys
+import numpy as np
+from numba import njit
+from numba.core.runtime import rtsys
+from fastprop import Network, kernels
+from fastprop.workspace import Workspace
+
+N = 50
+EPOCHS = 3
+
+
+def counters():
+    s = rtsys.get_allocation_stats()
+    return np.array([s.alloc, s.free, s.mi_alloc, s.mi_free], dtype=np.int64)
+
+
+def cost(f, *args):
+    before = counters()
+    f(*args)
+    return (counters() - before).tolist()
+
+
+@njit
+def empty_sgd(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, loss_kind):
+    return 0.0
+
+
+@njit
+def empty_minibatch(X, Y, order, theta, sizes, offsets, grad, acts, deltas, targets, act_off,
+                    batch_size, chunk, lr, mean, loss_kind):
+    return 0.0
+
+
+@njit
+def allocating_sgd(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, loss_kind):
+    # The control: one small array per sample, as a careless kernel would make.
+    total = 0.0
+    for k in range(order.shape[0]):
+        tmp = np.empty(acts.shape[0], dtype=theta.dtype)
+        tmp[:] = lr
+        total += tmp[0]
+    return total
+
+
+def measure(dtype, sizes, mode, batch_size=None, chunk=None):
+    net = Network(sizes, seed=0, dtype=dtype)
+    rng = np.random.default_rng(0)
+    X = rng.random((4 * N, sizes[0])).astype(dtype)
+    Y = (0.1 + 0.8 * rng.random((4 * N, sizes[-1]))).astype(dtype)
+    lr = dtype(0.1)
+    if mode == "minibatch":
+        ws = Workspace(net, chunk)
+
+        def args(n):
+            order = rng.permutation(n).astype(np.int64)
+            return (X, Y, order, net.params, net._sizes, net._offsets, ws.grad, ws.acts,
+                    ws.deltas, ws.targets, ws.act_off, min(batch_size, n), ws.chunk, lr,
+                    True, kernels.LOSS_MSE)
+
+        kernel, empty = kernels.minibatch_epoch, empty_minibatch
+    else:
+        ws = Workspace(net, 2)  # sgd keeps two rows
+
+        def args(n):
+            order = rng.permutation(n).astype(np.int64)
+            return (X, Y, order, net.params, net._sizes, net._offsets, ws.acts, ws.deltas,
+                    ws.act_off, lr, kernels.LOSS_BCE)
+
+        kernel = allocating_sgd if mode == "allocating" else kernels.sgd_epoch
+        empty = empty_sgd
+    # Compile (or load from cache) outside the measurement.
+    empty(*args(N))
+    kernel(*args(N))
+    several = args(4 * N)
+    before = counters()
+    for _ in range(EPOCHS):
+        kernel(*several)
+    after = counters()
+    return {
+        "baseline": cost(empty, *args(N)),
+        "n": cost(kernel, *args(N)),
+        "4n": cost(kernel, *args(4 * N)),
+        "epochs": ((after - before) // EPOCHS).tolist(),
+        "epochs_total": (after - before).tolist(),
+        "finite": bool(np.isfinite(net.params).all()),
+    }
+
+
+results = {}
+for dtype in (np.float64, np.float32):
+    dn = np.dtype(dtype).name
+    results[f"sgd-{dn}"] = measure(dtype, (8, 16, 3), "sgd")
+    results[f"minibatch-batch32-{dn}"] = measure(dtype, (8, 16, 3), "minibatch", 32, 32)
+    # Full batch, accumulated 16 rows at a time.
+    results[f"fullbatch-chunk16-{dn}"] = measure(dtype, (8, 16, 3), "minibatch", 10**6, 16)
+results["allocating-control"] = measure(np.float64, (8, 16, 3), "allocating")
+print("RESULTS" + json.dumps(results))
+"""
+
+CASES = [
+    f"{kind}-{dt}"
+    for dt in ("float64", "float32")
+    for kind in ("sgd", "minibatch-batch32", "fullbatch-chunk16")
+]
+
+
+@pytest.fixture(scope="module")
+def allocations():
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", MEASURE], env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULTS")][-1]
+    return json.loads(line[len("RESULTS") :])
+
+
+def test_counters_see_per_sample_allocations(allocations):
+    """The measurement works: a kernel that allocates per sample is caught."""
+    r = allocations["allocating-control"]
+    # alloc: one per sample on top of the per-call unboxing (50 and 200 samples).
+    assert r["n"][0] - r["baseline"][0] == 50
+    assert r["4n"][0] - r["baseline"][0] == 200
+    assert r["baseline"][2] > 0, "unboxing arrays should be counted as MemInfo allocations"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_epoch_kernel_allocates_only_what_the_call_unboxes(allocations, case):
+    r = allocations[case]
+    assert r["finite"]
+    assert r["baseline"][0] > 0
+    # alloc, free, mi_alloc, mi_free: each equal to an empty function's cost...
+    assert r["n"] == r["baseline"], f"{case}: {r['n']} allocations vs {r['baseline']}"
+    # ...whatever the number of samples, and epoch after epoch.
+    assert r["4n"] == r["baseline"]
+    assert r["epochs"] == r["baseline"]
+    assert r["epochs_total"] == [3 * v for v in r["baseline"]]
+    # Everything allocated is freed again.
+    assert r["n"][0] == r["n"][1] and r["n"][2] == r["n"][3]
