@@ -87,20 +87,24 @@ class Network:
                 f"weights and biases must be non-empty lists of equal length; "
                 f"got {len(weights)} and {len(biases)}"
             )
-        sizes = [weights[0].shape[0] if weights[0].ndim == 2 else -1]
+        sizes = []
         for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
-            if W.ndim != 2 or W.shape[0] != sizes[-1]:
+            if W.ndim != 2:
+                raise ValueError(f"weights[{l}] must be 2-d; got shape {W.shape}")
+            if sizes and W.shape[0] != sizes[-1]:
                 raise ValueError(
-                    f"weights[{l}] must be 2-d with {sizes[-1]} rows; got shape {W.shape}"
+                    f"weights[{l}] must have {sizes[-1]} rows to follow weights[{l - 1}]; "
+                    f"got shape {W.shape}"
                 )
+            sizes = sizes or [W.shape[0]]
             if b.shape != (W.shape[1],):
                 raise ValueError(f"biases[{l}] must have shape ({W.shape[1]},); got {b.shape}")
             sizes.append(W.shape[1])
         if dtype is None:
-            all32 = all(a.dtype == np.float32 for a in weights + biases)
+            all32 = all(a.dtype.newbyteorder("=") == np.float32 for a in weights + biases)
             dtype = np.float32 if all32 else np.float64
         net = cls.__new__(cls)
-        net._setup(check_layer_sizes(sizes), check_dtype(dtype))
+        net._setup(check_layer_sizes(sizes, "layer sizes of weights"), check_dtype(dtype))
         for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
             net.weights[l][...] = as_inputs(W, net.dtype, name=f"weights[{l}]")
             net.biases[l][...] = as_targets(b, net.dtype, name=f"biases[{l}]").ravel()

@@ -133,6 +133,7 @@ def fit(
     else:
         dt = resolve_dtype(dtype, getattr(X, "dtype", None))
 
+    check_positive_real("lr", lr, dt)
     X = as_inputs(X, dt)
     Y = as_targets(Y, dt)
     check_rows(X, Y)

@@ -43,7 +43,7 @@ def resolve_dtype(dtype, X_dtype):
     """Default float64, unless X is float32; an explicit dtype wins."""
     if dtype is not None:
         return check_dtype(dtype)
-    if X_dtype == np.float32:
+    if X_dtype is not None and np.dtype(X_dtype).newbyteorder("=") == np.float32:
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 
@@ -56,11 +56,14 @@ def check_int(name, value, minimum):
     return int(value)
 
 
-def check_positive_real(name, value):
+def check_positive_real(name, value, dtype=np.float64):
+    """A finite number > 0 that stays finite in ``dtype``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {value}")
+    if value > np.finfo(dtype).max:
+        raise ValueError(f"{name}={value} overflows {np.dtype(dtype).name}")
     return float(value)
 
 
@@ -77,8 +80,10 @@ def check_tol(tol):
 def check_seed(seed):
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be None or a non-negative integer; got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be None or a non-negative integer; got {seed}")
     return int(seed)
 
 
@@ -125,16 +130,19 @@ def _as_numeric_array(value, name):
 
 
 def as_inputs(X, dtype, name="X"):
-    """X as a C-contiguous (n, n_features) array of ``dtype``; never a view the caller owns."""
+    """X as a C-contiguous, writeable (n, n_features) array of ``dtype``.
+
+    The caller's own array comes back when it already fits (the kernels only
+    read it); a read-only one is copied, since Numba would otherwise compile
+    every kernel a second time for read-only arrays.
+    """
     arr = _as_numeric_array(X, name)
     if arr.ndim != 2:
         hint = " (use X.reshape(-1, 1) for one feature)" if arr.ndim == 1 else ""
         raise ValueError(f"{name} must be 2-d (samples, features); got shape {arr.shape}{hint}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {arr.shape}")
-    out = np.ascontiguousarray(arr, dtype=dtype)
-    _check_finite(out, name)
-    return out
+    return _cast(arr, dtype, name)
 
 
 def as_targets(Y, dtype, name="Y"):
@@ -146,7 +154,17 @@ def as_targets(Y, dtype, name="Y"):
         raise ValueError(f"{name} must be 1-d or 2-d (samples, outputs); got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {arr.shape}")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    return _cast(arr, dtype, name)
+
+
+def _cast(arr, dtype, name):
+    with np.errstate(over="ignore"):
+        out = np.require(arr, dtype=dtype, requirements=["C", "W"])
+    if not np.isfinite(out).all() and arr.dtype.kind == "f" and np.isfinite(arr).all():
+        limit = np.finfo(dtype).max
+        raise ValueError(
+            f"{name} has values beyond the {np.dtype(dtype).name} range (±{limit:.3g})"
+        )
     _check_finite(out, name)
     return out
 
