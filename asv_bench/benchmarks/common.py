@@ -5,7 +5,7 @@ renaming or changing one breaks the comparison with every earlier result.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -48,7 +48,7 @@ WORKLOADS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _data64(name):
     w = WORKLOADS[name]
     if name == "seeds":
@@ -78,3 +78,37 @@ MODES = {
     "mb256": ("minibatch", 256),
     "full": ("batch", None),
 }
+
+
+# --- Appended for the peak-memory benchmarks (bench_memory.py) ---------------------
+# Kept out of WORKLOADS so that loops over it (the epoch grid, compare.py) do not
+# pick up a 200,000-sample set.
+MEMORY_WORKLOADS = {
+    w.name: w
+    for w in [
+        Workload(
+            "digits200k", (64, 32, 10), 200_000, 0.5,
+            "64-32-10 on 200,000 synthetic digits-shaped samples",
+        ),
+    ]
+}
+
+
+def memory_data(name, dtype=np.float64):
+    """(X, Y) of a synthetic workload, drawn directly in ``dtype`` and not cached.
+
+    For peak-memory figures: no float64 master copy stays alive (or is ever
+    made), so the process peak holds exactly one copy of the data. ``name`` is
+    from MEMORY_WORKLOADS or a synthetic entry of WORKLOADS ("mnist", "wide");
+    the values are random like ``data``'s but not the same numbers.
+    """
+    w = MEMORY_WORKLOADS.get(name) or WORKLOADS[name]
+    if name in ("seeds", "digits"):
+        raise ValueError(f"memory_data draws synthetic data; {name!r} is a real data set")
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(20261122)
+    n, n_in, n_out = w.n_samples, w.layer_sizes[0], w.layer_sizes[-1]
+    X = rng.random((n, n_in), dtype=dtype)
+    Y = np.zeros((n, n_out), dtype=dtype)
+    Y[np.arange(n), rng.integers(0, n_out, size=n)] = 1
+    return X, Y

@@ -62,7 +62,7 @@ def check_positive_real(name, value, dtype=np.float64):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {value}")
-    if value > np.finfo(dtype).max:
+    if value > float(np.finfo(dtype).max):
         raise ValueError(f"{name}={value} overflows {np.dtype(dtype).name}")
     return float(value)
 
