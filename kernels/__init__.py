@@ -5,7 +5,7 @@ Arithmetic only: no validation, no printing, no allocation inside an epoch.
 """
 
 from .config import FASTMATH, JIT_OPTIONS
-from .epochs import minibatch_epoch, sgd_epoch
+from .epochs import minibatch_epoch, run_epochs, sgd_epoch
 from .layers import accumulate_gradient, forward_layer, hidden_delta, output_delta, step_outer
 from .network import add_gradient, all_finite, forward_block, predict_into
 from .scalar import LOSS_BCE, LOSS_MSE, sigmoid
@@ -24,6 +24,7 @@ __all__ = [
     "minibatch_epoch",
     "output_delta",
     "predict_into",
+    "run_epochs",
     "sgd_epoch",
     "sigmoid",
     "step_outer",

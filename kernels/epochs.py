@@ -105,3 +105,43 @@ def minibatch_epoch(
     if not all_finite(theta):
         return np.nan
     return total
+
+
+@njit(**JIT_OPTIONS)
+def run_epochs(
+    X, Y, orders, theta, sizes, offsets, grad, acts, deltas, targets, act_off, snapshot, losses,
+    per_sample, batch_size, chunk, lr, mean, loss_kind, tol,
+):
+    """Several epochs in one call, so that tiny networks are not paced by Python.
+
+    Epoch e visits ``orders[e]``, per sample (``per_sample``) or in batches.
+    Its loss (divided by n when ``mean``) goes to ``losses[e]``. Stops after
+    the first epoch whose loss is <= ``tol`` (pass a negative tol to never
+    stop), or after a diverging epoch: then ``theta`` is restored from
+    ``snapshot`` (its value before that epoch) and ``losses[e]`` is NaN.
+    Returns the number of epochs run; entries after it are left untouched.
+
+    X, Y, orders (E, n) int64: read. theta: modified in place.
+    grad, acts, deltas, targets, snapshot (like theta): workspace.
+    losses (>= E,) float64: written.
+    """
+    n = orders.shape[1]
+    for e in range(orders.shape[0]):
+        snapshot[:] = theta
+        if per_sample:
+            total = sgd_epoch(X, Y, orders[e], theta, sizes, offsets, acts, deltas, act_off, lr,
+                              loss_kind)
+        else:
+            total = minibatch_epoch(
+                X, Y, orders[e], theta, sizes, offsets, grad, acts, deltas, targets, act_off,
+                batch_size, chunk, lr, mean, loss_kind,
+            )
+        if total != total:
+            theta[:] = snapshot
+            losses[e] = np.nan
+            return e + 1
+        loss = total / n if mean else total
+        losses[e] = loss
+        if loss <= tol:
+            return e + 1
+    return orders.shape[0]

@@ -104,7 +104,44 @@ def measure(dtype, sizes, mode, batch_size=None, chunk=None):
     }
 
 
+@njit
+def empty_run(X, Y, orders, theta, sizes, offsets, grad, acts, deltas, targets, act_off,
+              snapshot, losses, per_sample, batch_size, chunk, lr, mean, loss_kind, tol):
+    return 0
+
+
+def measure_run_epochs(dtype, per_sample):
+    # run_epochs: one call of 1 epoch and one of 20 cost what the call unboxes.
+    sizes = (8, 16, 3)
+    net = Network(sizes, seed=0, dtype=dtype)
+    rng = np.random.default_rng(0)
+    X = rng.random((N, sizes[0])).astype(dtype)
+    Y = (0.1 + 0.8 * rng.random((N, sizes[-1]))).astype(dtype)
+    ws = Workspace(net, 2 if per_sample else 16)
+    snapshot = np.empty_like(net.params)
+    losses = np.empty(20)
+
+    def args(epochs):
+        orders = rng.permuted(np.tile(np.arange(N), (epochs, 1)), axis=1)
+        return (X, Y, orders, net.params, net._sizes, net._offsets, ws.grad, ws.acts,
+                ws.deltas, ws.targets, ws.act_off, snapshot, losses, per_sample, 32, ws.chunk,
+                dtype(0.1), True, kernels.LOSS_MSE, -1.0)
+
+    empty_run(*args(1))
+    kernels.run_epochs(*args(1))
+    return {
+        "baseline": cost(empty_run, *args(1)),
+        "one": cost(kernels.run_epochs, *args(1)),
+        "twenty": cost(kernels.run_epochs, *args(20)),
+        "finite": bool(np.isfinite(net.params).all()),
+    }
+
+
 results = {}
+for dtype in (np.float64, np.float32):
+    dn = np.dtype(dtype).name
+    results[f"run-sgd-{dn}"] = measure_run_epochs(dtype, True)
+    results[f"run-minibatch-{dn}"] = measure_run_epochs(dtype, False)
 for dtype in (np.float64, np.float32):
     dn = np.dtype(dtype).name
     results[f"sgd-{dn}"] = measure(dtype, (8, 16, 3), "sgd")
@@ -155,3 +192,13 @@ def test_epoch_kernel_allocates_only_what_the_call_unboxes(allocations, case):
     assert r["epochs_total"] == [3 * v for v in r["baseline"]]
     # Everything allocated is freed again.
     assert r["n"][0] == r["n"][1] and r["n"][2] == r["n"][3]
+
+
+@pytest.mark.parametrize(
+    "case", [f"run-{m}-{dt}" for dt in ("float64", "float32") for m in ("sgd", "minibatch")]
+)
+def test_run_epochs_allocates_only_what_the_call_unboxes(allocations, case):
+    r = allocations[case]
+    assert r["finite"]
+    assert r["one"] == r["baseline"], f"{case}: {r['one']} vs {r['baseline']}"
+    assert r["twenty"] == r["baseline"], f"{case}: 20 epochs cost {r['twenty']}"

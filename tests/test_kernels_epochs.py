@@ -268,3 +268,86 @@ def test_epoch_stays_finite_with_sane_lr_on_the_same_data(mode, dtype):
         total = minibatch_epoch(net, X, Y, order, Workspace(net, 4), 4, 1e-16, True, "mse")
     assert np.isfinite(total)
     assert kernels.all_finite(net.params)
+
+
+# --- run_epochs -----------------------------------------------------------------------------
+
+
+def run_epochs(net, X, Y, orders_, ws, *, per_sample, batch_size, lr, mean, loss, tol):
+    snapshot = np.empty_like(net.params)
+    losses = np.full(orders_.shape[0] + 2, -1.0)
+    done = kernels.run_epochs(
+        X, Y, orders_, net.params, net._sizes, net._offsets, ws.grad, ws.acts, ws.deltas,
+        ws.targets, ws.act_off, snapshot, losses, per_sample, batch_size, ws.chunk,
+        net.dtype.type(lr), mean, LOSS_CODES[loss], tol,
+    )
+    return done, losses
+
+
+@pytest.mark.parametrize(
+    ("mode", "batch_size", "chunk"),
+    [("sgd", 1, 2), ("minibatch", 4, 3), ("batch", 11, 5)],
+)
+@pytest.mark.parametrize("mean", REDUCTION_PARAMS)
+def test_run_epochs_matches_reference_epoch_by_epoch(mode, batch_size, chunk, mean, dtype):
+    sizes, n = (3, 4, 2), 11
+    net = make_net(sizes, dtype)
+    X, Y = random_problem(n, sizes[0], sizes[-1], dtype)
+    ref_W, ref_b = ref_params(net)
+    orders_ = np.array(orders(n, epochs=5))
+    done, comp_losses = run_epochs(
+        net, X, Y, orders_, Workspace(net, chunk), per_sample=mode == "sgd",
+        batch_size=batch_size, lr=0.5, mean=mean, loss="mse", tol=-1.0,
+    )
+    reduction = "mean" if mean else "sum"
+    ref_losses = [
+        reference.epoch(ref_W, ref_b, X, Y, order, mode=mode, batch_size=batch_size,
+                        lr=dtype(0.5), reduction=reduction)
+        for order in orders_
+    ]
+    assert done == 5
+    assert_close(comp_losses[:5], ref_losses, dtype, "epoch losses")
+    assert (comp_losses[5:] == -1.0).all(), "entries past the last epoch must stay untouched"
+    assert_close(net.params, flatten(ref_W, ref_b), dtype, "weights after 5 epochs")
+
+
+def test_run_epochs_stops_at_tol_inside_the_block():
+    sizes, n = (3, 4, 1), 4
+    net = make_net(sizes, np.float64)
+    X, Y = random_problem(n, 3, 1)
+    orders_ = np.tile(np.arange(n, dtype=np.int64), (200, 1))
+    free_net = net.copy()
+    _, all_losses = run_epochs(
+        free_net, X, Y, orders_, Workspace(free_net, 4), per_sample=False, batch_size=n,
+        lr=2.0, mean=True, loss="mse", tol=-1.0,
+    )
+    tol = all_losses[57]  # stop exactly after epoch 58 (losses fall monotonically here)
+    assert all_losses[56] > tol
+    done, losses = run_epochs(
+        net, X, Y, orders_, Workspace(net, 4), per_sample=False, batch_size=n, lr=2.0,
+        mean=True, loss="mse", tol=tol,
+    )
+    assert done == 58
+    np.testing.assert_array_equal(losses[:58], all_losses[:58])
+    assert (losses[58:] == -1.0).all()
+
+
+@pytest.mark.parametrize("per_sample", [True, False], ids=["sgd", "minibatch"])
+def test_run_epochs_divergence_restores_the_epochs_start(per_sample):
+    """A first finite epoch, then data that overflows (as in DIVERGING above)."""
+    sizes, n = (3, 2), 16
+    lr, scale = HUGE[np.dtype(np.float64)]
+    net = make_net(sizes, np.float64)
+    X, Y = random_problem(n, 3, 2)
+    orders_ = np.tile(np.arange(n, dtype=np.int64), (4, 1))
+    ws = Workspace(net, 4)
+    done, _ = run_epochs(net, X, Y, orders_[:1], ws, per_sample=per_sample, batch_size=4,
+                         lr=0.5, mean=True, loss="bce", tol=-1.0)
+    assert done == 1
+    before = net.params.copy()
+    done, losses = run_epochs(net, X * scale, Y, orders_, ws, per_sample=per_sample,
+                              batch_size=4, lr=lr, mean=True, loss="bce", tol=-1.0)
+    assert done == 1
+    assert np.isnan(losses[0])
+    assert (losses[1:] == -1.0).all()
+    np.testing.assert_array_equal(net.params, before)

@@ -561,20 +561,47 @@ def test_trainer_train_returns_network_and_honours_tol():
 
 
 def test_keyboard_interrupt_keeps_weights(monkeypatch):
-    """Ctrl-C during training: a warning, and the epochs finished so far are kept."""
+    """Ctrl-C during training: a warning, and the epochs finished so far are kept.
+
+    The interrupt is raised as the kernel returns after two epochs of its
+    block, which is where Python delivers a Ctrl-C that arrived inside it.
+    """
     X, Y = random_problem(12, 3, 2)
     expected = fastprop.fit(X, Y, (3,), epochs=2, seed=0)
-    real = fastprop.kernels.minibatch_epoch
-    calls = []
+    real = fastprop.kernels.run_epochs
 
     def interrupted_on_third(*args):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args)
+        args = list(args)
+        args[2] = args[2][:2]  # orders: only two epochs get done
+        real(*args)
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(fastprop.kernels, "minibatch_epoch", interrupted_on_third)
+    monkeypatch.setattr(fastprop.kernels, "run_epochs", interrupted_on_third)
     with pytest.warns(UserWarning, match="interrupted after 2 epochs"):
         net = fastprop.fit(X, Y, (3,), epochs=10, seed=0)
     assert len(net.history) == 2
     np.testing.assert_array_equal(net.params, expected.params)
+
+
+@pytest.mark.parametrize("mode", ["sgd", "minibatch", "batch"])
+def test_epoch_blocks_do_not_change_the_result(mode, monkeypatch):
+    """Many epochs per kernel call give the very same weights as one per call."""
+    X, Y = random_problem(10, 3, 2)
+    one_call = fastprop.fit(X, Y, (4,), mode=mode, batch_size=3, epochs=25, seed=7)
+    monkeypatch.setattr(Trainer, "BLOCK_SAMPLES", 10 * 4)  # blocks of 4 epochs, last one 1
+    blocks = fastprop.fit(X, Y, (4,), mode=mode, batch_size=3, epochs=25, seed=7)
+    monkeypatch.setattr(Trainer, "BLOCK_SAMPLES", 1)  # one epoch per call
+    single = fastprop.fit(X, Y, (4,), mode=mode, batch_size=3, epochs=25, seed=7)
+    np.testing.assert_array_equal(blocks.params, one_call.params)
+    np.testing.assert_array_equal(single.params, one_call.params)
+    assert blocks.history == one_call.history == single.history
+
+
+def test_tol_stops_mid_block_at_the_same_epoch(monkeypatch):
+    X, Y = random_problem(4, 3, 1)
+    net = fastprop.fit(X, Y, (4,), mode="batch", lr=5.0, epochs=3000, tol=1e-3, seed=0)
+    monkeypatch.setattr(Trainer, "BLOCK_SAMPLES", 4 * 7)
+    other = fastprop.fit(X, Y, (4,), mode="batch", lr=5.0, epochs=3000, tol=1e-3, seed=0)
+    assert len(net.history) < 3000
+    assert net.history[-1] <= 1e-3 < net.history[-2]
+    assert other.history == net.history

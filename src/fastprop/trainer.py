@@ -170,15 +170,22 @@ def _check_fits(network, X, Y, hidden):
 
 
 class Trainer:
-    """Trains one network on one data set, one compiled call per epoch.
+    """Trains one network on one data set, many epochs per compiled call.
 
     Owns everything a fit needs between epochs: the workspace (allocated
-    once), the shuffling generator, and a snapshot of the parameters taken
-    before each epoch so divergence can be undone. ``fit`` builds one after
-    checking its arguments; benchmarks and online-learning loops can hold one
-    and call ``epoch`` themselves. X and Y must already be C-contiguous arrays
-    of the network's dtype, with matching rows and sizes (``fit`` ensures it).
+    once), the shuffling generator, and the snapshot that undoes a diverging
+    epoch. ``fit`` builds one after checking its arguments; benchmarks and
+    online-learning loops can hold one and call ``epoch`` or ``train``
+    themselves. X and Y must already be C-contiguous arrays of the network's
+    dtype, with matching rows and sizes (``fit`` ensures it).
+
+    ``train`` hands the kernel a block of epochs (at least ``BLOCK_SAMPLES``
+    samples' worth, so a 4-sample problem runs thousands of epochs per call)
+    and returns to Python between blocks. Each epoch's order is drawn exactly
+    as ``reference.train`` draws it, so blocks never change the result.
     """
+
+    BLOCK_SAMPLES = 1 << 16
 
     def __init__(
         self, network, X, Y, *, mode="minibatch", batch_size=32, lr=0.5, loss="mse",
@@ -196,51 +203,60 @@ class Trainer:
         self.mean = reduction == "mean"
         self.shuffle = shuffle
         self.rng = shuffle_generator(seed)
+        self.max_block = max(1, self.BLOCK_SAMPLES // n)
         self.order = np.arange(n, dtype=np.int64)
         self.snapshot = np.empty_like(network.params)
+        self.losses = np.empty(self.max_block, dtype=np.float64)
 
-    def epoch(self):
-        """Train one epoch; append its loss to ``network.history`` and return it."""
+    def _orders(self, epochs):
+        rows = np.tile(self.order, (epochs, 1))
+        return self.rng.permuted(rows, axis=1) if self.shuffle else rows
+
+    def _run(self, epochs, tol):
+        """Up to ``epochs`` (<= max_block) epochs in one kernel call; returns the new losses."""
         net, ws = self.network, self.ws
-        order = self.rng.permutation(self.X.shape[0]) if self.shuffle else self.order
-        self.snapshot[...] = net.params
-        if self.mode == "sgd":
-            total = kernels.sgd_epoch(
-                self.X, self.Y, order, net.params, net._sizes, net._offsets,
-                ws.acts, ws.deltas, ws.act_off, self.lr, self.loss_code,
+        losses = self.losses[:epochs]
+        # -1 marks epochs not run: a Ctrl-C that lands as the kernel returns
+        # still leaves the finished epochs countable.
+        losses[:] = -1.0
+        try:
+            kernels.run_epochs(
+                self.X, self.Y, self._orders(epochs), net.params, net._sizes, net._offsets,
+                ws.grad, ws.acts, ws.deltas, ws.targets, ws.act_off, self.snapshot, losses,
+                self.mode == "sgd", self.batch_size, self.chunk, self.lr, self.mean,
+                self.loss_code, -1.0 if tol is None else tol,
             )
-        else:
-            total = kernels.minibatch_epoch(
-                self.X, self.Y, order, net.params, net._sizes, net._offsets, ws.grad,
-                ws.acts, ws.deltas, ws.targets, ws.act_off, self.batch_size, self.chunk,
-                self.lr, self.mean, self.loss_code,
-            )
-        if not np.isfinite(total):
-            net.params[...] = self.snapshot
+        finally:
+            done = losses[losses != -1.0]
+            finite = done[np.isfinite(done)]
+            net.history.extend(finite.tolist())
+        if finite.size < done.size:
             raise DivergenceError(
                 f"training diverged in epoch {len(net.history) + 1}: the loss became "
                 f"non-finite with lr={float(self.lr)}; try a smaller lr. The network keeps "
                 "the weights from the start of that epoch (error.network).",
                 net,
             )
-        loss = total / order.shape[0] if self.mean else total
-        net.history.append(loss)
-        return loss
+        return finite
+
+    def epoch(self):
+        """Train one epoch; append its loss to ``network.history`` and return it."""
+        return float(self._run(1, None)[0])
 
     def train(self, epochs, tol=None):
-        """Up to ``epochs`` epochs, stopping once the loss is at most ``tol``.
+        """Up to ``epochs`` epochs, stopping once an epoch's loss is at most ``tol``.
 
-        Ctrl-C ends training after the epoch under way (which finishes inside
-        the kernel) with a warning, and the network keeps its weights.
+        Ctrl-C ends training with a warning once the kernel returns, and the
+        network keeps its weights and the history of the epochs it finished.
         """
+        left = epochs
         try:
-            for _ in range(epochs):
-                loss = self.epoch()
-                if tol is not None and loss <= tol:
+            while left > 0:
+                losses = self._run(min(left, self.max_block), tol)
+                left -= losses.size
+                if tol is not None and losses.size and losses[-1] <= tol:
                     break
         except KeyboardInterrupt:
-            if not np.isfinite(self.network.params).all():
-                self.network.params[...] = self.snapshot
             warnings.warn(
                 f"training interrupted after {len(self.network.history)} epochs; "
                 "the network keeps its weights",
