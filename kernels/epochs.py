@@ -12,7 +12,7 @@ from numba import njit
 
 from .config import JIT_OPTIONS
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
-from .network import add_gradient, all_finite, bias, block, weights
+from .network import add_gradient, all_finite, bias, flat_weights, row
 
 
 @njit(**JIT_OPTIONS)
@@ -39,36 +39,36 @@ def sgd_epoch(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, los
     for k in range(n):
         cur, prev = k % 2, 1 - k % 2
         s = order[k]
-        a0 = block(acts, act_off, sizes, 0, 2)[cur]
+        a0 = row(acts, act_off, sizes, 0, cur)
         x = X[s]
         for j in range(sizes[0]):
             a0[j] = x[j]
         for l in range(L):
-            a = block(acts, act_off, sizes, l, 2)
-            z = block(acts, act_off, sizes, l + 1, 2)[cur]
-            W = weights(theta, sizes, offsets, l)
+            W = flat_weights(theta, sizes, offsets, l)
             b = bias(theta, sizes, offsets, l)
+            z = row(acts, act_off, sizes, l + 1, cur)
             if k == 0:
-                forward_row(a[cur], W, b, z)
+                forward_row(row(acts, act_off, sizes, l, cur), W, b, z)
             else:
-                d = block(deltas, act_off, sizes, l + 1, 1)[0]
-                step_forward_row(a[prev], d, lr, a[cur], W, b, z)
+                step_forward_row(
+                    row(acts, act_off, sizes, l, prev), row(deltas, act_off, sizes, l + 1, 0), lr,
+                    row(acts, act_off, sizes, l, cur), W, b, z,
+                )
         total += output_delta_row(
-            block(acts, act_off, sizes, L, 2)[cur], Y[s], block(deltas, act_off, sizes, L, 1)[0],
-            loss_kind,
+            row(acts, act_off, sizes, L, cur), Y[s], row(deltas, act_off, sizes, L, 0), loss_kind
         )
         for l in range(L - 1, 0, -1):
             hidden_delta_row(
-                block(deltas, act_off, sizes, l + 1, 1)[0],
-                weights(theta, sizes, offsets, l),
-                block(acts, act_off, sizes, l, 2)[cur],
-                block(deltas, act_off, sizes, l, 1)[0],
+                row(deltas, act_off, sizes, l + 1, 0),
+                flat_weights(theta, sizes, offsets, l),
+                row(acts, act_off, sizes, l, cur),
+                row(deltas, act_off, sizes, l, 0),
             )
     last = (n - 1) % 2
     for l in range(L):
         step_row(
-            block(acts, act_off, sizes, l, 2)[last], block(deltas, act_off, sizes, l + 1, 1)[0],
-            lr, weights(theta, sizes, offsets, l), bias(theta, sizes, offsets, l),
+            row(acts, act_off, sizes, l, last), row(deltas, act_off, sizes, l + 1, 0), lr,
+            flat_weights(theta, sizes, offsets, l), bias(theta, sizes, offsets, l),
         )
     if not all_finite(theta):
         return np.nan

@@ -4,6 +4,11 @@ Row kernels (``*_row``) work on one sample's 1-d vectors and are the
 primitives; the 2-d kernels apply them to each row of a block. Rows are
 samples and ``W`` is ``(n_in, n_out)``, so every inner loop runs along a
 contiguous row of ``W`` with plain ``range`` indices, which LLVM vectorises.
+
+Row kernels take ``W`` flattened (``n_in * n_out``, row-major) and slice its
+rows: per-sample SGD calls them for every sample and layer, and building a
+2-d view costs ~30 ns each time, more than a small layer's arithmetic. They
+are inlined into their callers for the same reason.
 """
 
 from numba import njit
@@ -11,27 +16,31 @@ from numba import njit
 from .config import JIT_OPTIONS
 from .scalar import clip_eps, output_delta_term, sample_loss_term, sigmoid
 
+# Row kernels run once per sample and layer: inline them where they are called.
+ROW_OPTIONS = dict(JIT_OPTIONS, inline="always")
 
-@njit(**JIT_OPTIONS)
+
+@njit(**ROW_OPTIONS)
 def forward_row(a_in, W, b, z):
     """Fused forward of one sample: ``z = σ(a_in @ W + b)``.
 
-    a_in (n_in,), W (n_in, n_out), b (n_out,): read. z (n_out,): written.
+    a_in (n_in,), W (n_in * n_out,) flat, b (n_out,): read. z (n_out,): written.
     Matches ``reference.forward_layer``.
     """
     one = W.dtype.type(1)
-    for j in range(z.shape[0]):
+    n_out = z.shape[0]
+    for j in range(n_out):
         z[j] = b[j]
     for i in range(a_in.shape[0]):
         x = a_in[i]
-        w = W[i]
-        for j in range(z.shape[0]):
+        w = W[i * n_out : (i + 1) * n_out]
+        for j in range(n_out):
             z[j] += x * w[j]
     for j in range(z.shape[0]):
         z[j] = sigmoid(z[j], one)
 
 
-@njit(**JIT_OPTIONS)
+@njit(**ROW_OPTIONS)
 def step_forward_row(a_prev, delta, lr, a_in, W, b, z):
     """The previous sample's update fused with the next sample's forward pass.
 
@@ -39,18 +48,19 @@ def step_forward_row(a_prev, delta, lr, a_in, W, b, z):
     ``z = σ(a_in @ W + b)`` with the updated values. Per-sample SGD thus
     reads and writes each weight once per sample instead of three times.
     a_prev (n_in,), delta (n_out,), a_in (n_in,): read.
-    W, b: modified in place. z (n_out,): written.
+    W (n_in * n_out,) flat, b: modified in place. z (n_out,): written.
     Equals ``step_row`` followed by ``forward_row``.
     """
     one = W.dtype.type(1)
-    for j in range(z.shape[0]):
+    n_out = z.shape[0]
+    for j in range(n_out):
         b[j] -= lr * delta[j]
         z[j] = b[j]
     for i in range(a_in.shape[0]):
         c = lr * a_prev[i]
         x = a_in[i]
-        w = W[i]
-        for j in range(z.shape[0]):
+        w = W[i * n_out : (i + 1) * n_out]
+        for j in range(n_out):
             v = w[j] - c * delta[j]
             w[j] = v
             z[j] += x * v
@@ -58,23 +68,24 @@ def step_forward_row(a_prev, delta, lr, a_in, W, b, z):
         z[j] = sigmoid(z[j], one)
 
 
-@njit(**JIT_OPTIONS)
+@njit(**ROW_OPTIONS)
 def step_row(a_in, delta, lr, W, b):
     """One sample's update: ``W -= lr · a_inᵀ δ``, ``b -= lr · δ``.
 
-    a_in (n_in,), delta (n_out,): read. W, b: modified in place.
+    a_in (n_in,), delta (n_out,): read. W (n_in * n_out,) flat, b: modified in place.
     Matches ``reference.update`` with ``reference.layer_gradients`` of one row.
     """
+    n_out = delta.shape[0]
     for i in range(a_in.shape[0]):
         c = lr * a_in[i]
-        w = W[i]
-        for j in range(delta.shape[0]):
+        w = W[i * n_out : (i + 1) * n_out]
+        for j in range(n_out):
             w[j] -= c * delta[j]
-    for j in range(delta.shape[0]):
+    for j in range(n_out):
         b[j] -= lr * delta[j]
 
 
-@njit(**JIT_OPTIONS)
+@njit(**ROW_OPTIONS)
 def output_delta_row(y_hat, y, delta, loss_kind):
     """Output delta of one sample; returns its loss.
 
@@ -90,31 +101,33 @@ def output_delta_row(y_hat, y, delta, loss_kind):
     return total
 
 
-@njit(**JIT_OPTIONS)
+@njit(**ROW_OPTIONS)
 def hidden_delta_row(delta_next, W_next, a, delta):
     """One sample's hidden delta: ``delta = (delta_next @ W_nextᵀ) ⊙ a (1 - a)``.
 
-    delta_next (n_next,), W_next (n, n_next), a (n,): read. delta (n,): written.
+    delta_next (n_next,), W_next (n * n_next,) flat, a (n,): read. delta (n,): written.
     Matches ``reference.hidden_delta``.
     """
     one = a.dtype.type(1)
+    n_next = delta_next.shape[0]
     for i in range(a.shape[0]):
-        w = W_next[i]
+        w = W_next[i * n_next : (i + 1) * n_next]
         s = a.dtype.type(0)
-        for j in range(delta_next.shape[0]):
+        for j in range(n_next):
             s += delta_next[j] * w[j]
         delta[i] = s * a[i] * (one - a[i])
 
 
-@njit(**JIT_OPTIONS)
+@njit(**ROW_OPTIONS)
 def accumulate_row(a_in, delta, grad_W, grad_b):
-    """Add one sample's gradient: ``grad_W += a_inᵀ δ``, ``grad_b += δ``."""
+    """Add one sample's gradient: ``grad_W += a_inᵀ δ`` (grad_W flat), ``grad_b += δ``."""
+    n_out = delta.shape[0]
     for i in range(a_in.shape[0]):
         x = a_in[i]
-        g = grad_W[i]
-        for j in range(delta.shape[0]):
+        g = grad_W[i * n_out : (i + 1) * n_out]
+        for j in range(n_out):
             g[j] += x * delta[j]
-    for j in range(delta.shape[0]):
+    for j in range(n_out):
         grad_b[j] += delta[j]
 
 
@@ -124,6 +137,7 @@ def accumulate_row(a_in, delta, grad_W, grad_b):
 @njit(**JIT_OPTIONS)
 def forward_layer(a_in, W, b, a_out):
     """``a_out = σ(a_in @ W + b)`` for a block: a_in (m, n_in) read, a_out (m, n_out) written."""
+    W = W.reshape(-1)
     for r in range(a_in.shape[0]):
         forward_row(a_in[r], W, b, a_out[r])
 
@@ -140,6 +154,7 @@ def output_delta(y_hat, y, delta, loss_kind):
 @njit(**JIT_OPTIONS)
 def hidden_delta(delta_next, W_next, a, delta):
     """Hidden deltas of a block: delta_next (m, n_next), a (m, n) read; delta (m, n) written."""
+    W_next = W_next.reshape(-1)
     for r in range(a.shape[0]):
         hidden_delta_row(delta_next[r], W_next, a[r], delta[r])
 
@@ -147,6 +162,7 @@ def hidden_delta(delta_next, W_next, a, delta):
 @njit(**JIT_OPTIONS)
 def accumulate_gradient(a_in, delta, grad_W, grad_b):
     """Add a block's summed gradient: ``grad_W += a_inᵀ @ delta``, ``grad_b += Σ_rows delta``."""
+    grad_W = grad_W.reshape(-1)
     for r in range(a_in.shape[0]):
         accumulate_row(a_in[r], delta[r], grad_W, grad_b)
 
@@ -154,4 +170,4 @@ def accumulate_gradient(a_in, delta, grad_W, grad_b):
 @njit(**JIT_OPTIONS)
 def step_outer(a_in, delta, W, b, lr):
     """A one-row block's update applied to the weights: a_in (1, n_in), delta (1, n_out)."""
-    step_row(a_in[0], delta[0], lr, W, b)
+    step_row(a_in[0], delta[0], lr, W.reshape(-1), b)

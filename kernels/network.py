@@ -34,6 +34,20 @@ def bias(theta, sizes, offsets, l):
 
 
 @njit(inline="always", **JIT_OPTIONS)
+def flat_weights(theta, sizes, offsets, l):
+    """W_l as its flat row-major slice: what the row kernels take (no 2-d view to build)."""
+    start = offsets[l]
+    return theta[start : start + sizes[l] * sizes[l + 1]]
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def row(buf, act_off, sizes, l, r):
+    """Row r of layer l's block in a workspace buffer, as a 1-d slice."""
+    start = act_off[l] + r * sizes[l]
+    return buf[start : start + sizes[l]]
+
+
+@njit(inline="always", **JIT_OPTIONS)
 def block(buf, act_off, sizes, l, m):
     start = act_off[l]
     return buf[start : start + m * sizes[l]].reshape((m, sizes[l]))
