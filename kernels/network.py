@@ -13,12 +13,7 @@ unused). Views over a block's first ``m`` rows are contiguous for any m.
 from numba import njit
 
 from .config import JIT_OPTIONS
-from .layers import (
-    accumulate_gradient,
-    forward_layer,
-    hidden_delta,
-    output_delta,
-)
+from .layers import accumulate_row, forward_row, hidden_delta_row, output_delta_row
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -54,26 +49,17 @@ def block(buf, act_off, sizes, l, m):
 
 
 @njit(**JIT_OPTIONS)
-def gather_rows(X, order, start, stop, out):
-    """Copy rows ``X[order[start:stop]]`` into ``out`` (m, n_features), written."""
-    for r in range(stop - start):
-        src = X[order[start + r]]
-        dst = out[r]
-        for j in range(X.shape[1]):
-            dst[j] = src[j]
-
-
-@njit(**JIT_OPTIONS)
 def forward_block(theta, sizes, offsets, acts, act_off, m):
-    """Forward pass of the block already in layer 0 of ``acts``; fills every layer."""
-    n_layers = sizes.shape[0] - 1
-    for l in range(n_layers):
-        forward_layer(
-            block(acts, act_off, sizes, l, m),
-            weights(theta, sizes, offsets, l),
-            bias(theta, sizes, offsets, l),
-            block(acts, act_off, sizes, l + 1, m),
-        )
+    """Forward pass of the first ``m`` rows already in layer 0 of ``acts``; fills every layer."""
+    L = sizes.shape[0] - 1
+    for r in range(m):
+        for l in range(L):
+            forward_row(
+                row(acts, act_off, sizes, l, r),
+                flat_weights(theta, sizes, offsets, l),
+                bias(theta, sizes, offsets, l),
+                row(acts, act_off, sizes, l + 1, r),
+            )
 
 
 @njit(**JIT_OPTIONS)
@@ -90,68 +76,58 @@ def predict_into(X, theta, sizes, offsets, out, acts, act_off, chunk):
     L = sizes.shape[0] - 1
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
-        a0 = block(acts, act_off, sizes, 0, m)
         for r in range(m):
+            a0 = row(acts, act_off, sizes, 0, r)
+            x = X[start + r]
             for j in range(sizes[0]):
-                a0[r, j] = X[start + r, j]
+                a0[j] = x[j]
         forward_block(theta, sizes, offsets, acts, act_off, m)
-        y_hat = block(acts, act_off, sizes, L, m)
         for r in range(m):
+            y_hat = row(acts, act_off, sizes, L, r)
+            o = out[start + r]
             for k in range(sizes[L]):
-                out[start + r, k] = y_hat[r, k]
-
-
-@njit(**JIT_OPTIONS)
-def backward_block(theta, sizes, offsets, grad, acts, deltas, act_off, m):
-    """Backpropagate the output delta already in ``deltas`` and add the gradient.
-
-    Hidden deltas use the weights as they are in ``theta``; ``grad`` (same
-    layout as theta) is modified in place.
-    """
-    L = sizes.shape[0] - 1
-    for l in range(L - 1, -1, -1):
-        d = block(deltas, act_off, sizes, l + 1, m)
-        if l > 0:
-            hidden_delta(
-                d,
-                weights(theta, sizes, offsets, l),
-                block(acts, act_off, sizes, l, m),
-                block(deltas, act_off, sizes, l, m),
-            )
-        accumulate_gradient(
-            block(acts, act_off, sizes, l, m),
-            d,
-            weights(grad, sizes, offsets, l),
-            bias(grad, sizes, offsets, l),
-        )
+                o[k] = y_hat[k]
 
 
 @njit(**JIT_OPTIONS)
 def add_gradient(
-    X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, targets, act_off,
+    X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, act_off,
     chunk, loss_kind,
 ):
     """Add the summed gradient of samples ``order[start:stop]`` to ``grad``.
 
     Works ``chunk`` rows at a time so the workspace never grows with the batch.
     X (n, n_0), Y (n, n_L), order (n,) int64: read. theta: read.
-    grad: modified in place. acts, deltas, targets (chunk * n_L,): workspace.
+    grad: modified in place (same layout as theta). acts, deltas: workspace.
     Returns the summed loss of those samples at the current theta.
     Matches ``reference.gradients`` with ``reduction="sum"``.
     """
     L = sizes.shape[0] - 1
-    n_out = sizes[L]
     total = 0.0
     for c0 in range(start, stop, chunk):
         m = min(chunk, stop - c0)
-        gather_rows(X, order, c0, c0 + m, block(acts, act_off, sizes, 0, m))
-        y = targets[: m * n_out].reshape((m, n_out))
-        gather_rows(Y, order, c0, c0 + m, y)
+        for r in range(m):
+            a0 = row(acts, act_off, sizes, 0, r)
+            x = X[order[c0 + r]]
+            for j in range(sizes[0]):
+                a0[j] = x[j]
         forward_block(theta, sizes, offsets, acts, act_off, m)
-        total += output_delta(
-            block(acts, act_off, sizes, L, m), y, block(deltas, act_off, sizes, L, m), loss_kind
-        )
-        backward_block(theta, sizes, offsets, grad, acts, deltas, act_off, m)
+        for r in range(m):
+            total += output_delta_row(
+                row(acts, act_off, sizes, L, r), Y[order[c0 + r]],
+                row(deltas, act_off, sizes, L, r), loss_kind,
+            )
+            for l in range(L - 1, -1, -1):
+                d = row(deltas, act_off, sizes, l + 1, r)
+                a = row(acts, act_off, sizes, l, r)
+                if l > 0:
+                    hidden_delta_row(
+                        d, flat_weights(theta, sizes, offsets, l), a,
+                        row(deltas, act_off, sizes, l, r),
+                    )
+                accumulate_row(
+                    a, d, flat_weights(grad, sizes, offsets, l), bias(grad, sizes, offsets, l)
+                )
     return total
 
 

@@ -18,7 +18,7 @@ def parameter_offsets(sizes):
 
 
 class Workspace:
-    """Activations, deltas, targets and a gradient for blocks of ``chunk`` rows.
+    """Activations, deltas and a gradient for blocks of ``chunk`` rows.
 
     ``acts`` holds every layer's block, layer l starting at ``act_off[l]``;
     ``deltas`` shares those offsets (its layer-0 part is unused). Memory is
@@ -33,5 +33,4 @@ class Workspace:
         total = self.chunk * int(widths.sum())
         self.acts = np.zeros(total, dtype=network.dtype)
         self.deltas = np.zeros(total, dtype=network.dtype)
-        self.targets = np.zeros(self.chunk * sizes[-1], dtype=network.dtype)
         self.grad = np.zeros_like(network.params)
