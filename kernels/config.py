@@ -10,3 +10,7 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 # nogil lets two Python threads train two networks at once.
 JIT_OPTIONS = {"nogil": True, "cache": True, "fastmath": FASTMATH}
+
+# A layer's block goes to BLAS (np.dot) once it costs this many multiply-adds;
+# below it the fused row loops win, since a BLAS call costs ~1 µs to set up.
+BLAS_MIN_MACS = 1 << 15

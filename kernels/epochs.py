@@ -77,7 +77,7 @@ def sgd_epoch(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, los
 
 @njit(**JIT_OPTIONS)
 def minibatch_epoch(
-    X, Y, order, theta, sizes, offsets, grad, acts, deltas, act_off,
+    X, Y, order, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
     batch_size, chunk, lr, mean,
     loss_kind,
 ):
@@ -87,7 +87,7 @@ def minibatch_epoch(
     batch's gradient is summed ``chunk`` rows at a time into ``grad``, divided
     by the batch's own size when ``mean``, then applied to every parameter.
     X (n, n_0), Y (n, n_L), order (n,) int64: read.
-    theta: modified in place. grad, acts, deltas: workspace.
+    theta: modified in place. grad, acts, deltas, scratch: workspace (see add_gradient).
     Matches ``reference.minibatch_epoch``.
     """
     n = order.shape[0]
@@ -96,7 +96,7 @@ def minibatch_epoch(
         stop = min(start + batch_size, n)
         grad[:] = 0
         total += add_gradient(
-            X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas,
+            X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, scratch,
             act_off, chunk, loss_kind,
         )
         step = theta.dtype.type(lr / (stop - start) if mean else lr)
@@ -109,7 +109,8 @@ def minibatch_epoch(
 
 @njit(**JIT_OPTIONS)
 def run_epochs(
-    X, Y, orders, theta, sizes, offsets, grad, acts, deltas, act_off, snapshot, losses,
+    X, Y, orders, theta, sizes, offsets, grad, acts, deltas, scratch, act_off, snapshot,
+    losses,
     per_sample, batch_size, chunk, lr, mean, loss_kind, tol,
 ):
     """Several epochs in one call, so that tiny networks are not paced by Python.
@@ -122,7 +123,7 @@ def run_epochs(
     Returns the number of epochs run; entries after it are left untouched.
 
     X, Y, orders (E, n) int64: read. theta: modified in place.
-    grad, acts, deltas, snapshot (like theta): workspace.
+    grad, acts, deltas, scratch, snapshot (like theta): workspace.
     losses (>= E,) float64: written.
     """
     n = orders.shape[1]
@@ -133,7 +134,7 @@ def run_epochs(
                               loss_kind)
         else:
             total = minibatch_epoch(
-                X, Y, orders[e], theta, sizes, offsets, grad, acts, deltas, act_off,
+                X, Y, orders[e], theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
                 batch_size, chunk, lr, mean, loss_kind,
             )
         if total != total:

@@ -10,10 +10,12 @@ start at ``act_off[l]`` in ``acts`` (and in ``deltas``, whose layer-0 part is
 unused). Views over a block's first ``m`` rows are contiguous for any m.
 """
 
+import numpy as np
 from numba import njit
 
-from .config import JIT_OPTIONS
+from .config import BLAS_MIN_MACS, JIT_OPTIONS
 from .layers import accumulate_row, forward_row, hidden_delta_row, output_delta_row
+from .scalar import sigmoid
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -48,18 +50,100 @@ def block(buf, act_off, sizes, l, m):
     return buf[start : start + m * sizes[l]].reshape((m, sizes[l]))
 
 
+@njit(inline="always", **JIT_OPTIONS)
+def use_blas(m, n_in, n_out):
+    """Whether a block of m rows through an (n_in, n_out) layer goes to BLAS."""
+    return m * n_in * n_out >= BLAS_MIN_MACS
+
+
 @njit(**JIT_OPTIONS)
 def forward_block(theta, sizes, offsets, acts, act_off, m):
-    """Forward pass of the first ``m`` rows already in layer 0 of ``acts``; fills every layer."""
+    """Forward pass of the first ``m`` rows already in layer 0 of ``acts``; fills every layer.
+
+    A large layer is one BLAS matrix product followed by one fused
+    bias-and-sigmoid pass; a small one runs ``forward_row`` row by row.
+    """
     L = sizes.shape[0] - 1
-    for r in range(m):
-        for l in range(L):
-            forward_row(
-                row(acts, act_off, sizes, l, r),
-                flat_weights(theta, sizes, offsets, l),
-                bias(theta, sizes, offsets, l),
-                row(acts, act_off, sizes, l + 1, r),
-            )
+    for l in range(L):
+        b = bias(theta, sizes, offsets, l)
+        if use_blas(m, sizes[l], sizes[l + 1]):
+            Z = block(acts, act_off, sizes, l + 1, m)
+            np.dot(block(acts, act_off, sizes, l, m), weights(theta, sizes, offsets, l), Z)
+            add_bias_sigmoid(Z, b)
+        else:
+            W = flat_weights(theta, sizes, offsets, l)
+            for r in range(m):
+                a_out = row(acts, act_off, sizes, l + 1, r)
+                forward_row(row(acts, act_off, sizes, l, r), W, b, a_out)
+
+
+@njit(**JIT_OPTIONS)
+def add_bias_sigmoid(Z, b):
+    """``Z = σ(Z + b)`` in place, row by row: the second half of a BLAS forward."""
+    one = Z.dtype.type(1)
+    for r in range(Z.shape[0]):
+        z = Z[r]
+        for j in range(Z.shape[1]):
+            z[j] = sigmoid(z[j] + b[j], one)
+
+
+@njit(**JIT_OPTIONS)
+def backward_block(theta, sizes, offsets, grad, acts, deltas, scratch, act_off, m):
+    """Backpropagate the output deltas of the block's ``m`` rows and add their gradient.
+
+    ``deltas`` holds the output layer's deltas; hidden deltas are written
+    layer by layer with the weights in ``theta``. BLAS cannot add into its
+    output, so a large layer's gradient goes through ``scratch`` (at least
+    the largest W) and is then added to ``grad``.
+    """
+    L = sizes.shape[0] - 1
+    for l in range(L - 1, -1, -1):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        gb = bias(grad, sizes, offsets, l)
+        if use_blas(m, n_in, n_out):
+            A = block(acts, act_off, sizes, l, m)
+            D = block(deltas, act_off, sizes, l + 1, m)
+            if l > 0:
+                D_prev = block(deltas, act_off, sizes, l, m)
+                np.dot(D, weights(theta, sizes, offsets, l).T, D_prev)
+                times_sigmoid_prime(D_prev, A)
+            tmp = scratch[: n_in * n_out].reshape((n_in, n_out))
+            np.dot(A.T, D, tmp)
+            add_into(weights(grad, sizes, offsets, l), tmp)
+            for r in range(m):
+                d = D[r]
+                for j in range(n_out):
+                    gb[j] += d[j]
+        else:
+            W = flat_weights(theta, sizes, offsets, l)
+            gW = flat_weights(grad, sizes, offsets, l)
+            for r in range(m):
+                d = row(deltas, act_off, sizes, l + 1, r)
+                a = row(acts, act_off, sizes, l, r)
+                if l > 0:
+                    hidden_delta_row(d, W, a, row(deltas, act_off, sizes, l, r))
+                accumulate_row(a, d, gW, gb)
+
+
+@njit(**JIT_OPTIONS)
+def times_sigmoid_prime(D, A):
+    """``D *= A (1 - A)`` in place: the second half of a BLAS hidden delta."""
+    one = A.dtype.type(1)
+    for r in range(D.shape[0]):
+        d = D[r]
+        a = A[r]
+        for j in range(D.shape[1]):
+            d[j] *= a[j] * (one - a[j])
+
+
+@njit(**JIT_OPTIONS)
+def add_into(G, T):
+    """``G += T`` for two 2-d arrays of one shape."""
+    for i in range(G.shape[0]):
+        g = G[i]
+        t = T[i]
+        for j in range(G.shape[1]):
+            g[j] += t[j]
 
 
 @njit(**JIT_OPTIONS)
@@ -91,14 +175,15 @@ def predict_into(X, theta, sizes, offsets, out, acts, act_off, chunk):
 
 @njit(**JIT_OPTIONS)
 def add_gradient(
-    X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, act_off,
+    X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
     chunk, loss_kind,
 ):
     """Add the summed gradient of samples ``order[start:stop]`` to ``grad``.
 
     Works ``chunk`` rows at a time so the workspace never grows with the batch.
     X (n, n_0), Y (n, n_L), order (n,) int64: read. theta: read.
-    grad: modified in place (same layout as theta). acts, deltas: workspace.
+    grad: modified in place (same layout as theta).
+    acts, deltas, scratch (at least the largest W): workspace.
     Returns the summed loss of those samples at the current theta.
     Matches ``reference.gradients`` with ``reduction="sum"``.
     """
@@ -117,17 +202,7 @@ def add_gradient(
                 row(acts, act_off, sizes, L, r), Y[order[c0 + r]],
                 row(deltas, act_off, sizes, L, r), loss_kind,
             )
-            for l in range(L - 1, -1, -1):
-                d = row(deltas, act_off, sizes, l + 1, r)
-                a = row(acts, act_off, sizes, l, r)
-                if l > 0:
-                    hidden_delta_row(
-                        d, flat_weights(theta, sizes, offsets, l), a,
-                        row(deltas, act_off, sizes, l, r),
-                    )
-                accumulate_row(
-                    a, d, flat_weights(grad, sizes, offsets, l), bias(grad, sizes, offsets, l)
-                )
+        backward_block(theta, sizes, offsets, grad, acts, deltas, scratch, act_off, m)
     return total
 
 

@@ -44,7 +44,7 @@ def empty_sgd(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, los
 
 
 @njit
-def empty_minibatch(X, Y, order, theta, sizes, offsets, grad, acts, deltas, act_off,
+def empty_minibatch(X, Y, order, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
                     batch_size, chunk, lr, mean, loss_kind):
     return 0.0
 
@@ -72,7 +72,7 @@ def measure(dtype, sizes, mode, batch_size=None, chunk=None):
         def args(n):
             order = rng.permutation(n).astype(np.int64)
             return (X, Y, order, net.params, net._sizes, net._offsets, ws.grad, ws.acts,
-                    ws.deltas, ws.act_off, min(batch_size, n), ws.chunk, lr,
+                    ws.deltas, ws.scratch, ws.act_off, min(batch_size, n), ws.chunk, lr,
                     True, kernels.LOSS_MSE)
 
         kernel, empty = kernels.minibatch_epoch, empty_minibatch
@@ -105,7 +105,7 @@ def measure(dtype, sizes, mode, batch_size=None, chunk=None):
 
 
 @njit
-def empty_run(X, Y, orders, theta, sizes, offsets, grad, acts, deltas, act_off,
+def empty_run(X, Y, orders, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
               snapshot, losses, per_sample, batch_size, chunk, lr, mean, loss_kind, tol):
     return 0
 
@@ -124,7 +124,7 @@ def measure_run_epochs(dtype, per_sample):
     def args(epochs):
         orders = rng.permuted(np.tile(np.arange(N), (epochs, 1)), axis=1)
         return (X, Y, orders, net.params, net._sizes, net._offsets, ws.grad, ws.acts,
-                ws.deltas, ws.act_off, snapshot, losses, per_sample, 32, ws.chunk,
+                ws.deltas, ws.scratch, ws.act_off, snapshot, losses, per_sample, 32, ws.chunk,
                 dtype(0.1), True, kernels.LOSS_MSE, -1.0)
 
     empty_run(*args(1))

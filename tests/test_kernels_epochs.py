@@ -65,7 +65,7 @@ def sgd_epoch(net, X, Y, order, ws, lr, loss):
 def minibatch_epoch(net, X, Y, order, ws, batch_size, lr, mean, loss):
     return kernels.minibatch_epoch(
         X, Y, order, net.params, net._sizes, net._offsets, ws.grad,
-        ws.acts, ws.deltas, ws.act_off, batch_size, ws.chunk,
+        ws.acts, ws.deltas, ws.scratch, ws.act_off, batch_size, ws.chunk,
         net.dtype.type(lr), mean, LOSS_CODES[loss],
     )
 
@@ -278,7 +278,7 @@ def run_epochs(net, X, Y, orders_, ws, *, per_sample, batch_size, lr, mean, loss
     losses = np.full(orders_.shape[0] + 2, -1.0)
     done = kernels.run_epochs(
         X, Y, orders_, net.params, net._sizes, net._offsets, ws.grad, ws.acts, ws.deltas,
-        ws.act_off, snapshot, losses, per_sample, batch_size, ws.chunk,
+        ws.scratch, ws.act_off, snapshot, losses, per_sample, batch_size, ws.chunk,
         net.dtype.type(lr), mean, LOSS_CODES[loss], tol,
     )
     return done, losses

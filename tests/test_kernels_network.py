@@ -65,7 +65,7 @@ def predict(net, X, ws):
 def add_gradient(net, X, Y, order, start, stop, ws, grad, loss):
     return kernels.add_gradient(
         X, Y, order, start, stop, net.params, net._sizes, net._offsets, grad,
-        ws.acts, ws.deltas, ws.act_off, ws.chunk, LOSS_CODES[loss],
+        ws.acts, ws.deltas, ws.scratch, ws.act_off, ws.chunk, LOSS_CODES[loss],
     )
 
 
@@ -276,3 +276,54 @@ def test_all_finite_on_network_params(dtype):
     assert kernels.all_finite(net.params)
     net.biases[-1][-1] = np.nan
     assert not kernels.all_finite(net.params)
+
+
+# --- the BLAS path ---------------------------------------------------------------------------
+
+# Layers whose block costs at least BLAS_MIN_MACS multiply-adds go through
+# np.dot; these shapes mix both paths within one network.
+BLAS_ARCHS = {
+    "all-blas-40-64-32": ((40, 64, 32), 32),
+    "blas-then-rows-40-64-32-16": ((40, 64, 32, 16), 32),
+    "rows-then-blas-3-40-1024-3": ((3, 40, 1024, 3), 32),
+}
+
+
+BLAS_PARAMS = [pytest.param(*v, id=k) for k, v in BLAS_ARCHS.items()]
+
+
+def blas_layers(sizes, chunk):
+    return [chunk * sizes[l] * sizes[l + 1] >= kernels.config.BLAS_MIN_MACS
+            for l in range(len(sizes) - 1)]
+
+
+@pytest.mark.parametrize("n", [pytest.param(32, id="one-block"), pytest.param(77, id="3-blocks")])
+@pytest.mark.parametrize("loss", LOSS_PARAMS)
+@pytest.mark.parametrize(("sizes", "chunk"), BLAS_PARAMS)
+def test_add_gradient_blas_path_matches_reference(sizes, chunk, loss, n, dtype):
+    assert any(blas_layers(sizes, chunk)), "the case must exercise BLAS"
+    net = make_net(sizes, dtype)
+    # Small weights keep the sigmoids off their flat ends, so the deltas are not ~0.
+    net.params[...] *= dtype(0.1)
+    X, Y = random_problem(n, sizes[0], sizes[-1], dtype)
+    order = nontrivial_order(n)
+    ws = Workspace(net, chunk)
+    comp_grad = np.full_like(net.params, 0.25)  # adds to what is there
+    comp_loss = add_gradient(net, X, Y, order, 0, n, ws, comp_grad, loss)
+    ref_loss, ref_gW, ref_gb = reference.gradients(
+        net.weights, net.biases, X[order], Y[order], loss, "sum"
+    )
+    comp_gW, comp_gb = unflatten(comp_grad - dtype(0.25), sizes, net._offsets)
+    assert_close(comp_loss, ref_loss, dtype, "summed loss")
+    for l in range(len(sizes) - 1):
+        assert_close(comp_gW[l], ref_gW[l], dtype, f"grad_W[{l}]")
+        assert_close(comp_gb[l], ref_gb[l], dtype, f"grad_b[{l}]")
+
+
+@pytest.mark.parametrize(("sizes", "chunk"), BLAS_PARAMS)
+def test_predict_blas_path_matches_reference(sizes, chunk, dtype):
+    net = make_net(sizes, dtype)
+    net.params[...] *= dtype(0.1)
+    X, _ = random_problem(77, sizes[0], sizes[-1], dtype)
+    comp_y = predict(net, X, Workspace(net, chunk))
+    assert_close(comp_y, reference.forward(net.weights, net.biases, X)[-1], dtype, "output")

@@ -222,7 +222,7 @@ class Trainer:
         try:
             kernels.run_epochs(
                 self.X, self.Y, self._orders(epochs), net.params, net._sizes, net._offsets,
-                ws.grad, ws.acts, ws.deltas, ws.act_off, self.snapshot, losses,
+                ws.grad, ws.acts, ws.deltas, ws.scratch, ws.act_off, self.snapshot, losses,
                 self.mode == "sgd", self.batch_size, self.chunk, self.lr, self.mean,
                 self.loss_code, -1.0 if tol is None else tol,
             )

@@ -34,3 +34,6 @@ class Workspace:
         self.acts = np.zeros(total, dtype=network.dtype)
         self.deltas = np.zeros(total, dtype=network.dtype)
         self.grad = np.zeros_like(network.params)
+        # BLAS writes a layer's gradient here before it is added to grad.
+        largest_W = max(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
+        self.scratch = np.zeros(largest_W, dtype=network.dtype)
