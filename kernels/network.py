@@ -210,8 +210,8 @@ def add_gradient(
 def all_finite(x):
     """True when no value of the flat array ``x`` is NaN or ±inf."""
     for i in range(x.shape[0]):
-        v = x[i]
-        # v - v is NaN exactly when v is NaN or inf.
-        if v - v != 0:
+        # isfinite compares bits; arithmetic tests such as v - v would raise
+        # the FE_INVALID flag on inf, which NumPy may later report as a warning.
+        if not np.isfinite(x[i]):
             return False
     return True
