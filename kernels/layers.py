@@ -132,6 +132,9 @@ def accumulate_row(a_in, delta, grad_W, grad_b):
 
 
 # --- blocks of rows ----------------------------------------------------------------
+# Each equation over a block, shaped like its ``reference`` twin, so that it can
+# be checked (and read) one equation at a time. The training kernels call the
+# row kernels above, or BLAS for large layers (``network.py``), directly.
 
 
 @njit(**JIT_OPTIONS)
