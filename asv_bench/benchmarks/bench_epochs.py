@@ -1,0 +1,186 @@
+"""One training epoch per mode: fastprop, the NumPy reference, and their ratio.
+
+Every ``time_epoch`` is a single ``epoch()`` call of a trainer that ``setup``
+built from fixed seeds and already ran for one warm-up epoch, so compilation
+(or loading from Numba's cache) is never timed. Throughput for reports is
+``common.WORKLOADS[workload].n_samples / time``.
+
+Skipped (``NotImplementedError`` in setup, see ``harness.TOO_SLOW``): the
+reference's per-sample SGD epoch on "wide" (minutes per epoch), and
+therefore also its ratio.
+"""
+
+import statistics
+import time
+
+from .harness import (
+    BATCH_SIZES,
+    DTYPES,
+    WORKLOAD_NAMES,
+    EpochTiming,
+    number_for,
+    skip_if_too_slow,
+    warm_trainer,
+)
+
+# --- fastprop ---------------------------------------------------------------------
+
+
+class TimeSGD(EpochTiming):
+    """Per-sample gradient descent: one update per sample."""
+
+    params = [WORKLOAD_NAMES, DTYPES]
+    param_names = ["workload", "dtype"]
+
+    def setup(self, workload, dtype):
+        self._warm("fastprop", "sgd", workload, dtype)
+
+    def time_epoch(self, workload, dtype):
+        self.trainer.epoch()
+
+
+class TimeMiniBatch(EpochTiming):
+    """Mini-batch gradient descent, one update per ``batch_size`` samples."""
+
+    params = [WORKLOAD_NAMES, DTYPES, BATCH_SIZES]
+    param_names = ["workload", "dtype", "batch_size"]
+
+    def setup(self, workload, dtype, batch_size):
+        self._warm("fastprop", f"mb{batch_size}", workload, dtype)
+
+    def time_epoch(self, workload, dtype, batch_size):
+        self.trainer.epoch()
+
+
+class TimeFullBatch(EpochTiming):
+    """Full-batch gradient descent: one update per epoch."""
+
+    params = [WORKLOAD_NAMES, DTYPES]
+    param_names = ["workload", "dtype"]
+
+    def setup(self, workload, dtype):
+        self._warm("fastprop", "full", workload, dtype)
+
+    def time_epoch(self, workload, dtype):
+        self.trainer.epoch()
+
+
+# --- the NumPy reference, same grid -----------------------------------------------
+
+
+class TimeReferenceSGD(EpochTiming):
+    """``fastprop.reference`` per-sample SGD (skips wide: over 30 s per epoch)."""
+
+    params = [WORKLOAD_NAMES, DTYPES]
+    param_names = ["workload", "dtype"]
+
+    def setup(self, workload, dtype):
+        self._warm("reference", "sgd", workload, dtype)
+
+    def time_epoch(self, workload, dtype):
+        self.trainer.epoch()
+
+
+class TimeReferenceMiniBatch(EpochTiming):
+    """``fastprop.reference`` mini-batch gradient descent."""
+
+    params = [WORKLOAD_NAMES, DTYPES, BATCH_SIZES]
+    param_names = ["workload", "dtype", "batch_size"]
+
+    def setup(self, workload, dtype, batch_size):
+        self._warm("reference", f"mb{batch_size}", workload, dtype)
+
+    def time_epoch(self, workload, dtype, batch_size):
+        self.trainer.epoch()
+
+
+class TimeReferenceFullBatch(EpochTiming):
+    """``fastprop.reference`` full-batch gradient descent."""
+
+    params = [WORKLOAD_NAMES, DTYPES]
+    param_names = ["workload", "dtype"]
+
+    def setup(self, workload, dtype):
+        self._warm("reference", "full", workload, dtype)
+
+    def time_epoch(self, workload, dtype):
+        self.trainer.epoch()
+
+
+# --- fastprop time / reference time, measured side by side ------------------------
+
+# Interleaved (fastprop, reference) measurements per figure: at least 3, more
+# while they fit in RATIO_BUDGET seconds, at most 7.
+RATIO_MIN_PAIRS = 3
+RATIO_MAX_PAIRS = 7
+RATIO_BUDGET = 30.0
+
+
+def _mean_epoch_seconds(trainer, number):
+    t0 = time.perf_counter()
+    for _ in range(number):
+        trainer.epoch()
+    return (time.perf_counter() - t0) / number
+
+
+class _Ratio:
+    """fastprop epoch time / reference epoch time; below 1 means fastprop is faster.
+
+    Both trainers are built and warmed up in setup; the track function then
+    times them alternately in this one process (so drift in machine load hits
+    both alike) and divides the medians. Each measurement runs enough epochs
+    back to back to last about harness.SAMPLE_SECONDS.
+    """
+
+    unit = "ratio"
+    # Slowest figure (wide, float64, minibatch): two warm-ups plus three
+    # pairs of about 22 s + 4 s, roughly 2 minutes here.
+    timeout = 480
+
+    def _setup(self, mode_label, workload, dtype):
+        skip_if_too_slow("reference", mode_label, workload, dtype)
+        self.fast, t_fast = warm_trainer("fastprop", mode_label, workload, dtype)
+        self.ref, t_ref = warm_trainer("reference", mode_label, workload, dtype)
+        self.n_fast, self.n_ref = number_for(t_fast), number_for(t_ref)
+        pairs = int(RATIO_BUDGET // (t_fast * self.n_fast + t_ref * self.n_ref))
+        self.pairs = min(RATIO_MAX_PAIRS, max(RATIO_MIN_PAIRS, pairs))
+
+    def _ratio(self):
+        fast, ref = [], []
+        for _ in range(self.pairs):
+            fast.append(_mean_epoch_seconds(self.fast, self.n_fast))
+            ref.append(_mean_epoch_seconds(self.ref, self.n_ref))
+        return statistics.median(fast) / statistics.median(ref)
+
+
+class RatioSGD(_Ratio):
+    params = [WORKLOAD_NAMES, DTYPES]
+    param_names = ["workload", "dtype"]
+
+    def setup(self, workload, dtype):
+        self._setup("sgd", workload, dtype)
+
+    def track_ratio_sgd(self, workload, dtype):
+        return self._ratio()
+
+
+class RatioMiniBatch(_Ratio):
+    params = [WORKLOAD_NAMES, DTYPES, BATCH_SIZES]
+    param_names = ["workload", "dtype", "batch_size"]
+
+    def setup(self, workload, dtype, batch_size):
+        self._setup(f"mb{batch_size}", workload, dtype)
+
+    def track_ratio_minibatch(self, workload, dtype, batch_size):
+        return self._ratio()
+
+
+class RatioFullBatch(_Ratio):
+    params = [WORKLOAD_NAMES, DTYPES]
+    param_names = ["workload", "dtype"]
+
+    def setup(self, workload, dtype):
+        self._setup("full", workload, dtype)
+
+    def track_ratio_fullbatch(self, workload, dtype):
+        return self._ratio()
