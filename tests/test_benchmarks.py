@@ -1,0 +1,112 @@
+"""The asv suite (``asv_bench/benchmarks``) runs: every benchmark class, once, on small workloads.
+
+asv itself only discovers benchmarks when it runs them, so a broken setup or
+a renamed fastprop API would otherwise surface on the next benchmark run, not
+in CI. This calls each class the way asv does (``setup``, the measured method,
+``teardown``) on the parameter combinations that take well under a second,
+and checks what comes back. Nothing here looks at a time. ``tests/run.sh``
+also runs ``asv check`` on the whole suite.
+"""
+
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ASV_DIR = Path(__file__).resolve().parent.parent / "asv_bench"
+sys.path.insert(0, str(ASV_DIR))
+
+from benchmarks import bench_epochs, bench_memory, bench_startup, common, harness  # noqa: E402
+
+SMALL_WORKLOADS = ("seeds", "digits")
+
+
+def measured_methods(cls):
+    prefixes = ("time_", "track_", "peakmem_", "timeraw_", "mem_")
+    return [name for name in dir(cls) if name.startswith(prefixes)]
+
+
+def small_params(cls):
+    """Every parameter combination of ``cls`` whose workload is a small one."""
+    names = getattr(cls, "param_names", [])
+    if not names:
+        return [()]
+    combos = itertools.product(*cls.params)
+    if "workload" not in names:
+        return list(combos)
+    w = names.index("workload")
+    return [c for c in combos if c[w] in SMALL_WORKLOADS]
+
+
+def run_like_asv(cls, params):
+    bench = cls()
+    bench.setup(*params)
+    try:
+        return [getattr(bench, m)(*params) for m in measured_methods(cls)]
+    finally:
+        if hasattr(bench, "teardown"):
+            bench.teardown(*params)
+
+
+EPOCH_CLASSES = [
+    obj for name, obj in vars(bench_epochs).items()
+    if isinstance(obj, type) and name.startswith(("Time", "Ratio"))
+]
+
+
+def test_every_epoch_class_is_collected():
+    names = {cls.__name__ for cls in EPOCH_CLASSES}
+    for mode in ("SGD", "MiniBatch", "FullBatch"):
+        assert {f"Time{mode}", f"TimeReference{mode}", f"Ratio{mode}"} <= names
+
+
+@pytest.mark.parametrize(
+    ("cls", "params"),
+    [(cls, p) for cls in EPOCH_CLASSES for p in small_params(cls)],
+    ids=lambda v: v.__name__ if isinstance(v, type) else "-".join(map(str, v)),
+)
+def test_epoch_benchmark_runs(cls, params, monkeypatch):
+    # A ratio measures at least three pairs; keep each as short as a single epoch.
+    monkeypatch.setattr(harness, "SAMPLE_SECONDS", 0.0)
+    results = run_like_asv(cls, params)
+    assert results, f"{cls.__name__} has no measured method"
+    if cls.__name__.startswith("Ratio"):
+        (ratio,) = results
+        # fastprop time over reference time: positive and finite (no claim on its size).
+        assert np.isfinite(ratio) and ratio > 0
+    bench = cls()
+    bench.setup(*params)
+    trainer = getattr(bench, "trainer", None) or bench.fast
+    assert trainer.epoch() >= 0  # the warm trainer keeps training finitely
+
+
+def test_too_slow_combinations_are_skipped_not_run():
+    impl, mode, workload, dtype = sorted(harness.TOO_SLOW)[0]
+    with pytest.raises(NotImplementedError, match="not benchmarked"):
+        harness.skip_if_too_slow(impl, mode, workload, dtype)
+
+
+@pytest.mark.parametrize("impl", ["fastprop", "reference"])
+def test_peak_memory_benchmark_runs(impl):
+    # The smallest memory workload in one dtype; the 200k-sample set is for asv runs.
+    run_like_asv(bench_memory.PeakMemFullBatch, (impl, "mnist", "float32"))
+
+
+def test_startup_benchmark_code_runs_in_a_fresh_interpreter(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # asv's working dir: the primed cache is made there
+    bench = bench_startup.StartupWarmCache()
+    bench.setup()  # primes a cache dir in a child interpreter: the cold compile path
+    harness.run_python(bench.timeraw_import_and_first_fit())
+
+
+def test_workloads_are_fixed_seed_data():
+    for name in ("seeds", "digits", "mnist"):
+        X1, Y1 = common.data(name)
+        X2, Y2 = common.data(name)
+        np.testing.assert_array_equal(X1, X2)
+        np.testing.assert_array_equal(Y1, Y2)
+        w = common.WORKLOADS[name]
+        assert X1.shape == (w.n_samples, w.layer_sizes[0])
+        assert Y1.shape == (w.n_samples, w.layer_sizes[-1])
