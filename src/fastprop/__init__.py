@@ -5,8 +5,13 @@ NumPy; ``fastprop.kernels`` is the compiled core both are held to.
 """
 
 from . import datasets, reference
+from .io import load
 from .network import Network, gradients
+from .scaling import Scaler
 from .trainer import DivergenceError, Trainer, fit
 
-__all__ = ["DivergenceError", "Network", "Trainer", "datasets", "fit", "gradients", "reference"]
+__all__ = [
+    "DivergenceError", "Network", "Scaler", "Trainer", "datasets", "fit", "gradients", "load",
+    "reference",
+]
 __version__ = "0.1.0"

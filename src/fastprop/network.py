@@ -43,6 +43,17 @@ class Network:
         The flat buffer the kernels train in place.
     history : list of float
         Training loss of every epoch this network was trained for.
+    metrics : dict of str to list of float
+        Further per-epoch figures recorded by ``fit`` (``"val_loss"``,
+        ``"accuracy"``, ``"val_accuracy"``), each as long as ``history``,
+        NaN for epochs where it was not measured.
+    scaler : fastprop.scaling.Scaler or None
+        Input scaling fitted by ``fit(scale=...)``; applied to every X this
+        network is given, so callers always pass raw inputs.
+    classes : ndarray or None
+        Class labels of a classifier (``fit(classify=True)``), sorted; output
+        unit k stands for ``classes[k]`` (one unit for two classes: the
+        probability of ``classes[1]``).
     """
 
     def __init__(self, layer_sizes, *, seed=None, init="xavier", dtype=np.float64):
@@ -71,6 +82,9 @@ class Network:
             self.weights.append(self.params[start : start + n_in * n_out].reshape(n_in, n_out))
             self.biases.append(self.params[start + n_in * n_out : start + n_in * n_out + n_out])
         self.history = []
+        self.metrics = {}
+        self.scaler = None
+        self.classes = None
 
     @classmethod
     def from_arrays(cls, weights, biases, *, dtype=None):
@@ -126,6 +140,9 @@ class Network:
         """An independent copy (parameters and history)."""
         net = Network.from_arrays(self.weights, self.biases, dtype=self.dtype)
         net.history = list(self.history)
+        net.metrics = {name: list(values) for name, values in self.metrics.items()}
+        net.scaler = None if self.scaler is None else self.scaler.copy()
+        net.classes = None if self.classes is None else self.classes.copy()
         return net
 
     def _inputs(self, X):
@@ -134,10 +151,15 @@ class Network:
             raise ValueError(
                 f"X has {X.shape[1]} features but the network takes {self.n_inputs} inputs"
             )
+        if self.scaler is not None:
+            X = self.scaler.transform(X)
         return X
 
     def predict(self, X):
-        """Network output σ(... σ(X W_0 + b_0) ...) for each row of X: ``(n, n_L)``."""
+        """Network output σ(... σ(X W_0 + b_0) ...) for each row of X: ``(n, n_L)``.
+
+        X is raw input: the network's ``scaler``, if any, is applied first.
+        """
         X = self._inputs(X)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         ws = Workspace(self, min(PREDICT_CHUNK, X.shape[0]))
@@ -150,6 +172,44 @@ class Network:
         """Loss on (X, Y), summed over samples or averaged (``reduction``)."""
         value, _, _ = gradients(self, X, Y, loss=loss, reduction=reduction)
         return value
+
+    def predict_proba(self, X):
+        """Class probabilities, ``(n, n_classes)``, each row summing to 1.
+
+        One output unit p gives the columns ``[1 - p, p]``; k units are
+        divided by their row sum.
+        """
+        p = self.predict(X)
+        if self.n_outputs == 1:
+            return np.hstack([1 - p, p])
+        total = p.sum(axis=1, keepdims=True)
+        # float32 sigmoids of very negative inputs can all round to 0.
+        empty = total[:, 0] == 0
+        p[empty], total[empty] = 1, self.n_outputs
+        return p / total
+
+    def predict_classes(self, X):
+        """Predicted labels: ``classes[k]`` of the largest output (p >= 0.5 for one unit).
+
+        Without ``classes`` (a network not trained with ``classify=True``)
+        the int64 indices k are returned.
+        """
+        p = self.predict(X)
+        if self.n_outputs == 1:
+            idx = (p[:, 0] >= 0.5).astype(np.int64)
+        else:
+            idx = p.argmax(axis=1)
+        return idx if self.classes is None else self.classes[idx]
+
+    def save(self, path):
+        """Write the network to ``path`` as a ``.npz`` file, atomically.
+
+        See ``fastprop.io`` for the layout; ``fastprop.load(path)`` reads it
+        back exactly.
+        """
+        from .io import save
+
+        save(self, path)
 
 
 def gradients(network, X, Y, *, loss="mse", reduction="mean"):
