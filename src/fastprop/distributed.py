@@ -1,0 +1,745 @@
+"""Training on a Dask cluster: data partitioned across workers, weights on the client.
+
+``fit`` trains one network on data held as Dask arrays (NumPy arrays are
+split by rows and scattered first). The data stay where they are: each
+worker runs fastprop's compiled kernels on its own partitions, and only
+weights, gradients and losses travel.
+
+Modes
+-----
+``"batch"``
+    Full-batch gradient descent. Every step, each partition's summed
+    gradient is computed where the partition lives, the partial sums are
+    added by a binary tree over the partitions in row order (a fixed order,
+    so a fit is deterministic), and the client applies the update
+    ``W <- W - lr * g / n`` once. This is ``fastprop.fit(mode="batch")``
+    with the sum taken in another order: float64 results agree with it to
+    about 1e-12 relative.
+``"minibatch"``
+    Large mini-batch gradient descent. An epoch has
+    ``S = ceil(n / batch_size)`` steps, as on one machine; partition p (of
+    ``n_p`` rows) is cut into S consecutive near-equal slices (rows
+    ``k * n_p // S`` to ``(k + 1) * n_p // S``), and step k's batch is the
+    union of every partition's slice k, so each step draws on every worker
+    and batches hold about ``batch_size`` rows. With ``reduction="mean"``
+    the step divides by that batch's own size. ``shuffle=True`` permutes
+    each partition's rows every epoch (never across partitions), from a
+    stream seeded by ``(seed, epoch, partition)``.
+``"average"``
+    Model averaging (local SGD). Each round, every partition trains its own
+    copy of the network for ``sync_every`` epochs over its own rows with the
+    compiled trainer (``local_mode="sgd"`` per sample, or ``"minibatch"``
+    with ``batch_size``), then the copies are averaged, weighted by
+    partition size, and the average starts the next round. One partition
+    is plain single-machine training. ``history`` gets one entry per epoch:
+    the size-weighted mean of the partitions' local epoch losses. ``tol``
+    is checked at the end of each round.
+
+The cluster
+-----------
+``client=None`` uses the current client (``distributed.get_client()``),
+for instance ``Client("tcp://scheduler:8786")`` or ``Client(LocalCluster())``.
+Workers compile fastprop's kernels once, when they first join a fit
+(a worker plugin, ``WarmKernels``), and keep them for every later task; point
+``NUMBA_CACHE_DIR`` of every worker at a shared directory so a worker loads
+the compiled code from disk instead of compiling it again.
+"""
+
+import itertools
+import numbers
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+try:
+    import dask.array as da
+    from distributed import Client, WorkerPlugin, futures_of, get_client, get_worker
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "fastprop.distributed needs Dask: pip install 'fastprop[dask]'"
+    ) from exc
+
+from . import datasets, kernels
+from .network import Network
+from .trainer import CHUNK, DEFAULT_HIDDEN, DivergenceError, Trainer, _check_fits
+from .trainer import fit as _local_fit
+from .validation import (
+    as_inputs,
+    as_targets,
+    check_dtype,
+    check_hidden,
+    check_int,
+    check_option,
+    check_positive_real,
+    check_rows,
+    check_seed,
+    check_target_range,
+    check_tol,
+    resolve_dtype,
+)
+from .workspace import LOSS_CODES, Workspace
+
+__all__ = ["SweepResult", "WarmKernels", "fit", "partition_gradient", "sweep", "warm_kernels"]
+
+MODES = ("batch", "minibatch", "average")
+LOCAL_MODES = ("sgd", "minibatch")
+
+
+# ---------------------------------------------------------------- the one gradient call
+
+
+def _shell(sizes, dtype, params):
+    """A Network of ``sizes`` holding a writeable copy of ``params`` (no initialisation)."""
+    net = Network.__new__(Network)
+    net._setup(tuple(sizes), np.dtype(dtype))
+    net.params[...] = params
+    return net
+
+
+def partition_gradient(params, sizes, X, Y, loss, order=None, start=0, stop=None):
+    """Summed loss and flat gradient of the rows ``order[start:stop]`` of one partition.
+
+    The only place ``fastprop.distributed`` calls the compiled gradient
+    (``kernels.add_gradient``), the way ``fastprop.gradients`` does.
+
+    Parameters
+    ----------
+    params : ndarray, flat
+        The network's parameters (``Network.params`` layout); only read.
+    sizes : tuple of int
+        Layer sizes.
+    X, Y : ndarray, (n, sizes[0]) and (n, sizes[-1])
+        C-contiguous, writeable, of the dtype to train in.
+    loss : {"mse", "bce"}
+    order : ndarray of int64, optional
+        Row order; default ``arange(n)``.
+    start, stop : int
+        The slice of ``order`` to use; default all of it.
+
+    Returns
+    -------
+    summed_loss : float
+    grad : ndarray like params
+        Summed (not averaged) over the rows.
+    """
+    net = _shell(sizes, X.dtype, params)
+    if order is None:
+        order = np.arange(X.shape[0], dtype=np.int64)
+    stop = order.shape[0] if stop is None else stop
+    ws = Workspace(net, min(CHUNK, max(1, stop - start)))
+    total = kernels.add_gradient(
+        X, Y, order, start, stop, net.params, net._sizes, net._offsets, ws.grad,
+        ws.acts, ws.deltas, ws.scratch, ws.act_off, ws.chunk, LOSS_CODES[loss],
+    )
+    return float(total), ws.grad
+
+
+# ---------------------------------------------------------------- warm kernels
+
+
+def warm_kernels():
+    """Compile (or load from Numba's cache) every kernel a distributed fit calls.
+
+    Runs a tiny fit of each kind in float64 and float32 on the calling
+    process; cheap once the process has compiled them. Returns the number
+    of compiled signatures (see ``_signature_count``).
+    """
+    rng = np.random.default_rng(0)
+    for dt in (np.float64, np.float32):
+        X = rng.random((6, 3)).astype(dt)
+        Y = rng.random((6, 2)).astype(dt)
+        net = Network((3, 2, 2), seed=0, dtype=dt)
+        partition_gradient(net.params, net.layer_sizes, X, Y, "mse")
+        for mode in ("sgd", "batch"):
+            Trainer(net, X, Y, mode=mode, seed=0).train(1)
+        net.predict(X)
+    return _signature_count()
+
+
+def _signature_count():
+    """How many signatures the kernels a distributed fit uses are compiled for."""
+    return sum(
+        len(k.signatures) for k in (kernels.add_gradient, kernels.run_epochs, kernels.predict_into)
+    )
+
+
+class WarmKernels(WorkerPlugin):
+    """Worker plugin: compile fastprop's kernels once per worker process, at setup.
+
+    Registered by ``fit`` and ``sweep`` on the client's cluster; it also runs
+    on workers that join later. Every later task reuses the compiled code.
+    """
+
+    name = "fastprop-warm-kernels"
+
+    def setup(self, worker):
+        worker.fastprop_signatures = warm_kernels()
+
+
+def _warm(client):
+    client.register_plugin(WarmKernels())
+
+
+# ---------------------------------------------------------------- client and arguments
+
+
+def _get_client(client):
+    if client is not None:
+        if not isinstance(client, Client):
+            raise TypeError(
+                f"client must be a dask.distributed.Client or None; got {type(client).__name__}"
+            )
+        return client
+    try:
+        return get_client()
+    except ValueError as exc:
+        raise ValueError(
+            "no Dask client: pass client=, or connect one first, e.g. "
+            "Client('tcp://scheduler:8786') or Client(LocalCluster())"
+        ) from exc
+
+
+def _check_choice(name, value, allowed):
+    if not isinstance(value, str) or value not in allowed:
+        choices = ", ".join(repr(v) for v in allowed)
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
+def _workers(client):
+    """Worker addresses with their thread counts, in a fixed (sorted) order."""
+    nthreads = client.nthreads()
+    if not nthreads:
+        raise ValueError("the Dask cluster has no workers")
+    return sorted(nthreads.items())
+
+
+# ---------------------------------------------------------------- partitions on the workers
+
+
+class _Part:
+    """One partition as it lives on a worker: X and Y ready for the kernels."""
+
+    def __init__(self, X, Y):
+        self.X, self.Y = X, Y
+        self.n = X.shape[0]
+        self.order = np.arange(self.n, dtype=np.int64)
+
+
+def _check_finite_block(arr, name, row0):
+    """fastprop's NaN/inf message, with the row counted in the whole array."""
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        index = (int(bad[0]) + row0, *(int(i) for i in bad[1:]))
+        raise ValueError(
+            f"{name} contains NaN or inf (first at index {index}); remove or impute those values"
+        )
+
+
+def _prepare(X, Y, dtype, row0):
+    """On the worker: check a partition for NaN/inf and cast it once (a writeable copy)."""
+    X, Y = np.asarray(X), np.asarray(Y)
+    _check_finite_block(X, "X", row0)
+    _check_finite_block(Y, "Y", row0)
+    return _Part(as_inputs(X, dtype), as_targets(Y, dtype))
+
+
+def _part_stats(part):
+    return part.n, float(part.Y.min()), float(part.Y.max())
+
+
+def _check_dask_array(arr, name, targets):
+    """The checks ``as_inputs``/``as_targets`` make that need no data, same messages."""
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers (bool, int or float); got dtype {arr.dtype}")
+    if targets:
+        if arr.ndim not in (1, 2):
+            raise ValueError(
+                f"{name} must be 1-d or 2-d (samples, outputs); got shape {arr.shape}"
+            )
+        if arr.ndim == 1:
+            arr = arr.reshape(-1, 1)
+    elif arr.ndim != 2:
+        hint = " (use X.reshape(-1, 1) for one feature)" if arr.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-d (samples, features); got shape {arr.shape}{hint}")
+    if any(np.isnan(c) for c in arr.chunks[0]):
+        arr = arr.compute_chunk_sizes()
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {arr.shape}")
+    return arr
+
+
+class _Data:
+    """Partitions of (X, Y) held on the workers, in row order."""
+
+    def __init__(self, client, parts, stats):
+        self.client, self.parts = client, parts
+        who = client.who_has(parts)
+        self.workers = [who[p.key][0] for p in parts]
+        self.sizes = [s[0] for s in stats]
+        self.n = sum(self.sizes)
+        self.lo, self.hi = min(s[1] for s in stats), max(s[2] for s in stats)
+
+    def submit(self, i, func, *args):
+        """Run ``func(*args)`` on the worker that holds partition ``i``."""
+        return self.client.submit(
+            func, *args, workers=[self.workers[i]], allow_other_workers=False, pure=False
+        )
+
+
+def _distribute(client, X, Y, dt):
+    """Check X and Y and leave one prepared ``_Part`` per row block on the workers."""
+    if isinstance(X, da.Array) or isinstance(Y, da.Array):
+        X = X if isinstance(X, da.Array) else da.from_array(np.asarray(X))
+        Y = Y if isinstance(Y, da.Array) else da.from_array(np.asarray(Y))
+        X = _check_dask_array(X, "X", targets=False)
+        Y = _check_dask_array(Y, "Y", targets=True)
+        check_rows(X, Y)
+        X = X.rechunk({1: -1})
+        Y = Y.rechunk({0: X.chunks[0], 1: -1})
+        X, Y = client.persist([X, Y])
+        xf = {f.key: f for f in futures_of(X)}
+        yf = {f.key: f for f in futures_of(Y)}
+        xkeys = [k[0] for k in X.__dask_keys__()]
+        ykeys = [k[0] for k in Y.__dask_keys__()]
+        starts = np.concatenate(([0], np.cumsum(X.chunks[0])))
+        blocks = [
+            (xf[xk], yf[yk], int(starts[i]))
+            for i, (xk, yk) in enumerate(zip(xkeys, ykeys, strict=True))
+            if X.chunks[0][i] > 0
+        ]
+        parts = [
+            client.submit(_prepare, xb, yb, dt, row0, pure=False) for xb, yb, row0 in blocks
+        ]
+    else:
+        # In memory here: check it exactly as fastprop.fit does, then split by rows
+        # into one block per worker thread, consecutive blocks on the same worker.
+        X = as_inputs(X, dt)
+        Y = as_targets(Y, dt)
+        check_rows(X, Y)
+        workers = _workers(client)
+        slots = [addr for addr, threads in workers for _ in range(threads)]
+        k = min(len(slots), X.shape[0])
+        bounds = [X.shape[0] * i // k for i in range(k + 1)]
+        parts = []
+        for i in range(k):
+            a, b = bounds[i], bounds[i + 1]
+            xb, yb = client.scatter([X[a:b], Y[a:b]], workers=[slots[i]], hash=False)
+            # The scattered copies arrive read-only; _prepare makes the kernels' copy.
+            parts.append(
+                client.submit(_prepare, xb, yb, dt, a, workers=[slots[i]], pure=False)
+            )
+    stats = client.gather(client.map(_part_stats, parts, pure=False))
+    return _Data(client, parts, stats), X.shape[1], Y.shape[1]
+
+
+# ---------------------------------------------------------------- tasks
+
+
+def _gradient_task(params, sizes, part, loss, order, start, stop):
+    t0 = time.perf_counter()
+    order = part.order if order is None else order
+    total, grad = partition_gradient(params, sizes, part.X, part.Y, loss, order, start, stop)
+    return total, grad, {get_worker().address: time.perf_counter() - t0}
+
+
+def _merge_times(a, b):
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0.0) + v
+    return out
+
+
+def _add_gradients(a, b):
+    return a[0] + b[0], a[1] + b[1], _merge_times(a[2], b[2])
+
+
+def _shuffled_order(part, entropy, epoch, index):
+    return np.random.default_rng([entropy, epoch, index]).permutation(part.n).astype(np.int64)
+
+
+def _local_train_task(params, sizes, part, settings, seed, epochs):
+    t0 = time.perf_counter()
+    net = _shell(sizes, part.X.dtype, params)
+    diverged = False
+    try:
+        Trainer(net, part.X, part.Y, seed=seed, **settings).train(epochs)
+    except DivergenceError:
+        diverged = True
+    losses = np.zeros(epochs)
+    losses[: len(net.history)] = net.history
+    w = float(part.n)
+    times = {get_worker().address: time.perf_counter() - t0}
+    return w * net.params.astype(np.float64), w * losses, w, diverged, times
+
+
+def _add_averages(a, b):
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] or b[3], _merge_times(a[4], b[4])
+
+
+def _tree(client, futures, combine):
+    """Combine futures pairwise, level by level, in their given order."""
+    while len(futures) > 1:
+        level = [
+            client.submit(combine, futures[i], futures[i + 1], pure=False)
+            for i in range(0, len(futures) - 1, 2)
+        ]
+        if len(futures) % 2:
+            level.append(futures[-1])
+        futures = level
+    return futures[0]
+
+
+# ---------------------------------------------------------------- fit
+
+
+def fit(
+    X,
+    Y,
+    hidden=DEFAULT_HIDDEN,
+    *,
+    client=None,
+    mode="batch",
+    network=None,
+    batch_size=32,
+    lr=0.5,
+    epochs=100,
+    tol=None,
+    loss="mse",
+    reduction="mean",
+    shuffle=True,
+    seed=None,
+    init="xavier",
+    dtype=None,
+    sync_every=1,
+    local_mode="minibatch",
+    timings=None,
+):
+    """Train a network on data spread over a Dask cluster.
+
+    Parameters
+    ----------
+    X : dask.array.Array or array_like, shape (n, n_features)
+        A Dask array is used as partitioned (its row chunks are the
+        partitions); a NumPy array is checked here, split by rows into one
+        block per worker thread and scattered.
+    Y : dask.array.Array or array_like, shape (n, n_outputs) or (n,)
+    client : distributed.Client, optional
+        Default: the current client.
+    mode : {"batch", "minibatch", "average"}
+        See the module docstring for what each computes.
+    sync_every : int
+        ``mode="average"``: local epochs between two averages.
+    local_mode : {"sgd", "minibatch"}
+        ``mode="average"``: how each partition trains its copy.
+    timings : list, optional
+        If given, one ``(wall_seconds, worker_seconds)`` pair is appended per
+        step (per round in ``"average"``): the step's time on the client and
+        the compute time of the busiest worker. For benchmarks.
+    hidden, network, batch_size, lr, epochs, tol, loss, reduction, shuffle, seed, init, dtype
+        As in ``fastprop.fit``. ``shuffle`` changes nothing in ``"batch"`` mode.
+
+    Returns
+    -------
+    Network
+        The trained network, on the client; ``history`` holds each epoch's loss.
+
+    Raises
+    ------
+    DivergenceError
+        If the loss becomes non-finite; the network keeps the weights from
+        the start of that epoch (``"average"``: of that round).
+    """
+    client = _get_client(client)
+    _check_choice("mode", mode, MODES)
+    _check_choice("local_mode", local_mode, LOCAL_MODES)
+    for name, value in (("loss", loss), ("reduction", reduction), ("init", init)):
+        check_option(name, value)
+    lr = check_positive_real("lr", lr)
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    sync_every = check_int("sync_every", sync_every, 1)
+    tol = check_tol(tol)
+    seed = check_seed(seed)
+    hidden_given = hidden is not DEFAULT_HIDDEN
+    hidden = check_hidden(hidden)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+    if timings is not None and not isinstance(timings, list):
+        raise TypeError(f"timings must be a list or None; got {type(timings).__name__}")
+    if network is not None:
+        if not isinstance(network, Network):
+            raise TypeError(f"network must be a fastprop.Network; got {type(network).__name__}")
+        if dtype is not None and check_dtype(dtype) != network.dtype:
+            raise ValueError(
+                f"dtype={np.dtype(dtype).name} differs from the network's {network.dtype.name}"
+            )
+        dt = network.dtype
+    else:
+        dt = resolve_dtype(dtype, getattr(X, "dtype", None))
+    check_positive_real("lr", lr, dt)
+
+    _warm(client)
+    data, n_features, n_outputs = _distribute(client, X, Y, dt)
+    check_target_range(np.array([data.lo, data.hi]), loss)
+    shapes = (np.empty((0, n_features)), np.empty((0, n_outputs)))
+    if network is None:
+        network = Network((n_features, *hidden, n_outputs), seed=seed, init=init, dtype=dt)
+    else:
+        _check_fits(network, *shapes, hidden if hidden_given else None)
+
+    entropy = seed if seed is not None else int(np.random.SeedSequence().entropy)
+    run = _Run(data, network, lr, loss, reduction == "mean", timings)
+    try:
+        if mode == "average":
+            settings = dict(
+                mode=local_mode, batch_size=batch_size, lr=lr, loss=loss, reduction=reduction,
+                shuffle=shuffle,
+            )
+            run.average(epochs, tol, sync_every, settings, entropy)
+        else:
+            steps = 1 if mode == "batch" else -(-data.n // batch_size)
+            run.descend(epochs, tol, steps, shuffle and mode == "minibatch", entropy)
+    except KeyboardInterrupt:
+        warnings.warn(
+            f"training interrupted after {len(network.history)} epochs; "
+            "the network keeps its weights",
+            UserWarning,
+            stacklevel=2,
+        )
+    return network
+
+
+class _Run:
+    """The client's side of one distributed fit: weights, steps, history."""
+
+    def __init__(self, data, network, lr, loss, mean, timings):
+        self.data, self.net = data, network
+        self.client = data.client
+        self.lr, self.loss, self.mean, self.timings = lr, loss, mean, timings
+        self.sizes = network.layer_sizes
+
+    def _broadcast(self):
+        return self.client.scatter(self.net.params, broadcast=True, hash=False)
+
+    def _diverged(self, snapshot, what):
+        self.net.params[...] = snapshot
+        raise DivergenceError(
+            f"training diverged in epoch {len(self.net.history) + 1}: the loss became "
+            f"non-finite with lr={self.lr}; try a smaller lr. The network keeps the weights "
+            f"from the start of that {what} (error.network).",
+            self.net,
+        )
+
+    def _record(self, t0, times):
+        if self.timings is not None:
+            self.timings.append((time.perf_counter() - t0, max(times.values())))
+
+    def descend(self, epochs, tol, steps, shuffle, entropy):
+        """Gradient descent, ``steps`` updates per epoch over slices of every partition."""
+        data, params = self.data, self.net.params
+        for epoch in range(epochs):
+            snapshot = params.copy()
+            orders = [None] * len(data.parts)
+            if shuffle:
+                orders = [
+                    data.submit(i, _shuffled_order, part, entropy, epoch, i)
+                    for i, part in enumerate(data.parts)
+                ]
+            total = 0.0
+            for k in range(steps):
+                t0 = time.perf_counter()
+                theta = self._broadcast()
+                grads, m = [], 0
+                for i, part in enumerate(data.parts):
+                    n_p = data.sizes[i]
+                    start, stop = k * n_p // steps, (k + 1) * n_p // steps
+                    if stop > start:
+                        m += stop - start
+                        grads.append(data.submit(
+                            i, _gradient_task, theta, self.sizes, part, self.loss, orders[i],
+                            start, stop,
+                        ))
+                step_loss, grad, times = _tree(self.client, grads, _add_gradients).result()
+                step = params.dtype.type(self.lr / m if self.mean else self.lr)
+                params -= step * grad
+                total += step_loss
+                self._record(t0, times)
+            if total != total or not kernels.all_finite(params):
+                self._diverged(snapshot, "epoch")
+            epoch_loss = total / data.n if self.mean else total
+            self.net.history.append(epoch_loss)
+            if tol is not None and epoch_loss <= tol:
+                return
+
+    def average(self, epochs, tol, sync_every, settings, entropy):
+        """Rounds of local training on every partition, then a size-weighted average."""
+        data, params = self.data, self.net.params
+        done, rnd = 0, 0
+        while done < epochs:
+            t0 = time.perf_counter()
+            e = min(sync_every, epochs - done)
+            theta = self._broadcast()
+            results = []
+            for i, part in enumerate(data.parts):
+                seed = int(np.random.SeedSequence([entropy, rnd, i]).generate_state(1)[0])
+                results.append(
+                    data.submit(i, _local_train_task, theta, self.sizes, part, settings, seed, e)
+                )
+            wparams, wlosses, w, diverged, times = _tree(
+                self.client, results, _add_averages
+            ).result()
+            if diverged:
+                self._diverged(params.copy(), "round")
+            averaged = (wparams / w).astype(params.dtype)
+            if not kernels.all_finite(averaged):
+                self._diverged(params.copy(), "round")
+            params[...] = averaged
+            self._record(t0, times)
+            self.net.history.extend((wlosses / w).tolist())
+            done += e
+            rnd += 1
+            if tol is not None and self.net.history[-1] <= tol:
+                return
+
+
+# ---------------------------------------------------------------- sweep
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """One trained network of a sweep.
+
+    ``settings`` are the fit keyword arguments; ``score`` is the validation
+    loss (the setting's loss, averaged over the validation rows), lower is
+    better, ``inf`` if training diverged (then ``error`` says so and
+    ``network`` holds its last finite weights).
+    """
+
+    settings: dict
+    network: Network = field(repr=False)
+    score: float
+    error: str | None = None
+
+
+_FIT_ARGUMENTS = (
+    "hidden", "network", "mode", "batch_size", "lr", "epochs", "tol", "loss", "reduction",
+    "shuffle", "seed", "init", "dtype",
+)
+
+
+def _settings_list(settings):
+    """A list of dicts, or a dict of lists expanded to its grid (in the dict's order)."""
+    if isinstance(settings, dict):
+        for key, values in settings.items():
+            if not isinstance(values, (list, tuple)):
+                raise TypeError(
+                    f"settings[{key!r}] must be a list of values to try; got {values!r}"
+                )
+        keys = list(settings)
+        grid = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(
+            *(settings[k] for k in keys))]
+    elif isinstance(settings, (list, tuple)):
+        grid = list(settings)
+        for i, s in enumerate(grid):
+            if not isinstance(s, dict):
+                raise TypeError(f"settings[{i}] must be a dict of fit arguments; got {s!r}")
+    else:
+        raise TypeError(
+            "settings must be a list of dicts of fit arguments or a dict of lists (a grid); "
+            f"got {type(settings).__name__}"
+        )
+    if not grid:
+        raise ValueError("settings is empty: give at least one set of fit arguments")
+    for i, s in enumerate(grid):
+        unknown = sorted(set(s) - set(_FIT_ARGUMENTS))
+        if unknown:
+            raise TypeError(
+                f"settings[{i}] has unknown fit arguments {unknown}; "
+                f"allowed: {', '.join(_FIT_ARGUMENTS)}"
+            )
+    return grid
+
+
+def _split(X, Y, fraction, seed):
+    """The data checked as ``fastprop.fit`` checks them, split into training and validation."""
+    X = as_inputs(X, resolve_dtype(None, getattr(X, "dtype", None)))
+    Y = as_targets(Y, X.dtype)
+    check_rows(X, Y)
+    n = X.shape[0]
+    n_val = int(round(n * fraction))
+    if n_val == 0 or n_val == n:
+        raise ValueError(f"validation_split={fraction} of {n} samples leaves one part empty")
+    return datasets.train_test_split(X, Y, test_fraction=fraction, seed=seed)
+
+
+def _sweep_task(split, index, setting):
+    X_train, X_val, Y_train, Y_val = split
+    setting = dict(setting)
+    if isinstance(setting.get("network"), Network):
+        setting["network"] = setting["network"].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            net = _local_fit(X_train, Y_train, **setting)
+        except DivergenceError as exc:
+            return index, exc.network, float("inf"), str(exc)
+        except (ValueError, TypeError) as exc:
+            return index, None, None, exc
+    score = net.loss(X_val, Y_val, loss=setting.get("loss", "mse"))
+    return index, net, score, None
+
+
+def sweep(settings, X, Y, *, client=None, validation_split=0.2, seed=0):
+    """Train many networks at once on a Dask cluster; best validation loss first.
+
+    Each network is an ordinary single-machine ``fastprop.fit`` run as one
+    task, so the networks train in parallel, one per worker thread; the data
+    (which must fit in one worker's memory) are sent to each worker once.
+
+    Parameters
+    ----------
+    settings : list of dict, or dict of lists
+        Keyword arguments of ``fastprop.fit``, one dict per network; a dict
+        of lists is the grid of every combination.
+    X, Y : array_like or dask.array.Array
+    client : distributed.Client, optional
+        Default: the current client.
+    validation_split : float
+        Share of the rows held out for scoring, strictly between 0 and 1.
+    seed : int
+        Seed of the random training/validation split.
+
+    Returns
+    -------
+    list of SweepResult
+        Sorted by ``score`` (validation loss), best first; ties keep the
+        order of ``settings``.
+    """
+    client = _get_client(client)
+    grid = _settings_list(settings)
+    if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real):
+        raise TypeError(f"validation_split must be a real number; got {validation_split!r}")
+    if not 0 < validation_split < 1:
+        raise ValueError(
+            f"validation_split must lie strictly between 0 and 1; got {validation_split}"
+        )
+    seed = check_seed(seed)
+    _warm(client)
+    if isinstance(X, da.Array) or isinstance(Y, da.Array):
+        X, Y = client.compute([da.asarray(X), da.asarray(Y)])
+        split = client.submit(_split, X, Y, validation_split, seed, pure=False)
+    else:
+        # Checked and split here, then sent once to every worker.
+        split = _split(X, Y, validation_split, seed)
+        [split] = client.scatter([split], broadcast=True, hash=False)
+    tasks = [client.submit(_sweep_task, split, i, s, pure=False) for i, s in enumerate(grid)]
+    results = []
+    for index, net, score, error in client.gather(tasks):
+        if isinstance(error, Exception):
+            client.cancel(tasks)
+            raise type(error)(f"settings[{index}]: {error}") from error
+        results.append(SweepResult(grid[index], net, float(score), error))
+    return sorted(results, key=lambda r: r.score)
