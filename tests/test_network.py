@@ -5,6 +5,8 @@ Construction and the flat parameter layout; ``from_arrays``; ``predict``,
 (``ref_*``), including more rows than one internal block of 256.
 """
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -427,3 +429,17 @@ def test_repr():
     X, Y = random_problem(5, 3, 1)
     fastprop.fit(X, Y, network=net, epochs=3, seed=0)
     assert repr(net) == "Network(3-4-1, dtype=float64, epochs_trained=3)"
+
+
+def test_pickle_keeps_weights_as_views_of_params():
+    X, Y = random_problem(8, 3, 2)
+    net = fastprop.fit(X, Y, hidden=(4,), epochs=3, seed=0)
+    copy = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(copy.predict(X), net.predict(X))
+    assert copy.history == net.history
+    # Training the copy moves its weights: they still alias its params.
+    before = copy.weights[0].copy()
+    fastprop.fit(X, Y, network=copy, epochs=1, seed=0)
+    assert not np.array_equal(copy.weights[0], before)
+    for l, (W, b) in enumerate(zip(copy.weights, copy.biases, strict=True)):
+        assert np.shares_memory(W, copy.params) and np.shares_memory(b, copy.params), l

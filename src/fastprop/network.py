@@ -76,15 +76,32 @@ class Network:
         self._sizes = np.array(sizes, dtype=np.int64)
         self._offsets, total = parameter_offsets(sizes)
         self.params = np.zeros(total, dtype=dtype)
+        self._link_views()
+        self.history = []
+        self.metrics = {}
+        self.scaler = None
+        self.classes = None
+
+    def _link_views(self):
+        """``weights`` and ``biases`` as per-layer views into ``params``."""
+        sizes = self.layer_sizes
         self.weights, self.biases = [], []
         for l, start in enumerate(self._offsets):
             n_in, n_out = sizes[l], sizes[l + 1]
             self.weights.append(self.params[start : start + n_in * n_out].reshape(n_in, n_out))
             self.biases.append(self.params[start + n_in * n_out : start + n_in * n_out + n_out])
-        self.history = []
-        self.metrics = {}
-        self.scaler = None
-        self.classes = None
+
+    def __getstate__(self):
+        # Pickle would store the per-layer views as arrays of their own, so an
+        # unpickled network would train ``params`` while ``weights`` stayed
+        # put; the views are rebuilt from ``params`` instead.
+        state = self.__dict__.copy()
+        del state["weights"], state["biases"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._link_views()
 
     @classmethod
     def from_arrays(cls, weights, biases, *, dtype=None):
