@@ -21,4 +21,43 @@ trap 'rm -rf "$NUMBA_CACHE_DIR"' EXIT
 # asv imports every benchmark module and checks its structure (no timing).
 (cd asv_bench && "$venv_abs/bin/asv" check --python=same)
 
-"$py" -m pytest "$@"
+# Three pytest stages; extra arguments (bash tests/run.sh -k epochs -x) go to
+# stages 1 and 2, and FASTPROP_TEST_STAGES picks stages (default "1 2 3").
+# Each stage prints its wall time.
+stages="${FASTPROP_TEST_STAGES:-1 2 3}"
+scratch="$(mktemp -d)"
+trap 'rm -rf "$NUMBA_CACHE_DIR" "$scratch"' EXIT
+timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
+    local name="$1" start=$SECONDS
+    shift
+    "$@"
+    echo "== stage $name: $((SECONDS - start)) s"
+}
+
+# Stage 1: the suite as users run it.
+case " $stages " in *" 1 "*) timed "1 (pytest)" "$py" -m pytest "$@" ;; esac
+
+# Stage 2: the suite again with every array index checked (Numba checks no
+# bounds by default, so a shape bug would read or write out of bounds
+# silently); a fresh cache, since the checks are compiled in.
+case " $stages " in *" 2 "*)
+    timed "2 (pytest, NUMBA_BOUNDSCHECK=1)" \
+        env NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR="$scratch/boundscheck-cache" \
+        "$py" -m pytest "$@" ;;
+esac
+
+# Stage 3: the kernels as plain Python (NUMBA_DISABLE_JIT=1) on tiny inputs,
+# with their line coverage. Coverage measures the installed fastprop/kernels/
+# and reports it as kernels/ ([tool.coverage.paths] in pyproject.toml). It is
+# given that directory, not the module name: a dotted --cov imports the parent
+# package early and NumPy then refuses to load twice.
+case " $stages " in *" 3 "*)
+    kernels_dir="$("$py" -c 'import importlib.util as u, os
+print(os.path.dirname(u.find_spec("fastprop.kernels").origin))')"
+    timed "3 (pytest tests/test_nojit.py, NUMBA_DISABLE_JIT=1, coverage)" \
+        env NUMBA_DISABLE_JIT=1 COVERAGE_FILE="$scratch/coverage" \
+        "$py" -m pytest tests/test_nojit.py -q -p no:cacheprovider \
+        --cov="$kernels_dir" --cov-report=term-missing
+    echo "== kernels/ line coverage without JIT: $(COVERAGE_FILE="$scratch/coverage" \
+        "$py" -m coverage report --format=total)%" ;;
+esac

@@ -1,0 +1,197 @@
+"""Every kernel on tiny shapes against the reference: the no-JIT stage of CI.
+
+``tests/run.sh`` runs this file with ``NUMBA_DISABLE_JIT=1``: the kernels then
+execute as plain Python, so an index error raises ``IndexError`` instead of
+reading memory it should not, and coverage sees every line of ``kernels/``
+(the figure CI prints). The same tests run compiled in the other stages.
+
+Shapes are tiny so plain Python stays fast; the BLAS path is reached with the
+smallest layer that crosses ``BLAS_MIN_MACS``, whatever its current value.
+Results (``comp_*``) are held to ``fastprop.reference`` (``ref_*``).
+"""
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+import fastprop
+from conftest import assert_close, random_problem
+from fastprop import DivergenceError, Network, Trainer, kernels, reference
+
+NO_JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
+
+MODES = ["sgd", "minibatch", "batch"]
+LOSSES = ["mse", "bce"]
+REDUCTIONS = ["mean", "sum"]
+LOSS_CODE = {"mse": kernels.LOSS_MSE, "bce": kernels.LOSS_BCE}
+
+# Rows per block on the BLAS cases, and the smallest width whose square layer crosses the
+# threshold at that block size: (w, w) with m * w * w >= BLAS_MIN_MACS.
+BLAS_M = 8
+BLAS_W = math.isqrt(-(-kernels.config.BLAS_MIN_MACS // BLAS_M) - 1) + 1
+
+ARCHS = {
+    "no-hidden-3-2": (3, 2),
+    "one-hidden-3-4-2": (3, 4, 2),
+    "single-units-1-1-1": (1, 1, 1),
+    "deep-2-3-1-3-2": (2, 3, 1, 3, 2),
+    # First two layers through BLAS (the second with a hidden delta), the last by rows.
+    "blas": (BLAS_W, BLAS_W, BLAS_W, 2),
+}
+ARCH_PARAMS = [pytest.param(s, id=k) for k, s in ARCHS.items()]
+
+
+def test_blas_case_crosses_the_threshold():
+    W = BLAS_W
+    assert BLAS_M * W * W >= kernels.config.BLAS_MIN_MACS
+    assert BLAS_M * (W - 1) * (W - 1) < kernels.config.BLAS_MIN_MACS
+    assert BLAS_M * W * 2 < kernels.config.BLAS_MIN_MACS  # the output layer runs by rows
+
+
+def make_net(sizes, dtype, seed=0):
+    # "uniform" also draws the biases, so a bias bug cannot hide behind zeros.
+    return Network(sizes, seed=seed, init="uniform", dtype=dtype)
+
+
+def problem(sizes, dtype, n=BLAS_M, seed=0):
+    X, Y = random_problem(n, sizes[0], sizes[-1], dtype=dtype, seed=seed)
+    # Scale wide inputs so that the sums entering the sigmoids stay of order one.
+    return (X / np.sqrt(sizes[0])).astype(dtype), Y
+
+
+# --- scalar and layer kernels ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("z", [-30.0, -1.5, 0.0, 2.0, 40.0])
+def test_sigmoid(z, dtype):
+    one = dtype(1)
+    comp = kernels.sigmoid(dtype(z), one)
+    assert_close(comp, reference.sigmoid(np.array([z], dtype=dtype))[0], dtype, "sigmoid")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_layer_kernels_match_reference(loss, dtype):
+    rng = np.random.default_rng(0)
+    m, n_in, n_out = 3, 4, 2
+    a_in = rng.random((m, n_in)).astype(dtype)
+    W = rng.uniform(-1, 1, (n_in, n_out)).astype(dtype)
+    b = rng.uniform(-1, 1, n_out).astype(dtype)
+    y = rng.random((m, n_out)).astype(dtype)
+
+    comp_a = np.empty((m, n_out), dtype=dtype)
+    kernels.forward_layer(a_in, W, b, comp_a)
+    ref_a = reference.forward_layer(a_in, W, b)
+    assert_close(comp_a, ref_a, dtype, "forward_layer")
+
+    comp_delta = np.empty((m, n_out), dtype=dtype)
+    comp_loss = kernels.output_delta(comp_a, y, comp_delta, LOSS_CODE[loss])
+    assert_close(comp_delta, reference.output_delta(ref_a, y, loss), dtype, "output_delta")
+    assert_close(comp_loss, reference.loss(ref_a, y, loss).sum(), dtype, "loss")
+
+    comp_hidden = np.empty((m, n_in), dtype=dtype)
+    kernels.hidden_delta(comp_delta, W, a_in, comp_hidden)
+    assert_close(comp_hidden, reference.hidden_delta(comp_delta, W, a_in), dtype, "hidden_delta")
+
+    comp_gW = np.zeros((n_in, n_out), dtype=dtype)
+    comp_gb = np.zeros(n_out, dtype=dtype)
+    kernels.accumulate_gradient(a_in, comp_delta, comp_gW, comp_gb)
+    ref_gW, ref_gb = reference.layer_gradients(a_in, comp_delta)
+    assert_close(comp_gW, ref_gW, dtype, "grad_W")
+    assert_close(comp_gb, ref_gb, dtype, "grad_b")
+
+    comp_W, comp_b = W.copy(), b.copy()
+    kernels.step_outer(a_in[:1], comp_delta[:1], comp_W, comp_b, dtype(0.5))
+    ref_W, ref_b = W.copy(), b.copy()
+    gW, gb = reference.layer_gradients(a_in[:1], comp_delta[:1])
+    reference.update([ref_W], [ref_b], [gW], [gb], dtype(0.5))
+    assert_close(comp_W, ref_W, dtype, "step_outer W")
+    assert_close(comp_b, ref_b, dtype, "step_outer b")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_all_finite(value, dtype):
+    x = np.ones(5, dtype=dtype)
+    assert kernels.all_finite(x)
+    x[3] = value
+    assert not kernels.all_finite(x)
+
+
+# --- network kernels through the public API ----------------------------------------------------
+
+
+@pytest.mark.parametrize("sizes", ARCH_PARAMS)
+def test_predict_matches_reference(sizes, dtype):
+    net = make_net(sizes, dtype)
+    X, _ = problem(sizes, dtype)
+    ref_out = reference.forward(net.weights, net.biases, X)[-1]
+    assert_close(net.predict(X), ref_out, dtype, "predict")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("sizes", ARCH_PARAMS)
+def test_gradients_match_reference(sizes, loss, reduction, dtype):
+    net = make_net(sizes, dtype)
+    X, Y = problem(sizes, dtype)
+    comp_loss, comp_W, comp_b = fastprop.gradients(net, X, Y, loss=loss, reduction=reduction)
+    ref_loss, ref_W, ref_b = reference.gradients(net.weights, net.biases, X, Y, loss, reduction)
+    assert_close(comp_loss, ref_loss, dtype, "loss")
+    for l in range(len(ref_W)):
+        assert_close(comp_W[l], ref_W[l], dtype, f"grad_W[{l}]")
+        assert_close(comp_b[l], ref_b[l], dtype, f"grad_b[{l}]")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("sizes", ARCH_PARAMS)
+def test_training_matches_reference(sizes, mode, loss, reduction, dtype):
+    """Two shuffled epochs in each mode; 11 rows so minibatches of 4 leave a partial one."""
+    net = make_net(sizes, dtype)
+    n = 11 if sizes[0] < BLAS_W else BLAS_M  # the BLAS case keeps full blocks of BLAS_M rows
+    X, Y = problem(sizes, dtype, n=n)
+    batch_size = 4 if sizes[0] < BLAS_W else BLAS_M
+    kwargs = dict(mode=mode, batch_size=batch_size, lr=0.7, epochs=2, loss=loss,
+                  reduction=reduction, shuffle=True, seed=3)
+    ref_W = [W.copy() for W in net.weights]
+    ref_b = [b.copy() for b in net.biases]
+    ref_history = reference.train(ref_W, ref_b, X, Y, **kwargs)
+    comp_net = fastprop.fit(X, Y, network=net, **kwargs)
+    assert_close(np.array(comp_net.history), np.array(ref_history), dtype, "history")
+    for l in range(len(ref_W)):
+        assert_close(comp_net.weights[l], ref_W[l], dtype, f"weights[{l}]")
+        assert_close(comp_net.biases[l], ref_b[l], dtype, f"biases[{l}]")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_tol_stops_inside_the_kernel(mode):
+    X, Y = random_problem(6, 3, 1)
+    net = fastprop.fit(X, Y, (2,), mode=mode, batch_size=4, epochs=50, tol=1.0, seed=0)
+    assert len(net.history) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_divergence_restores_the_epoch_start(mode, dtype):
+    """A second epoch that overflows: NaN inside the kernel, weights of epoch 1 kept."""
+    X, Y = random_problem(6, 3, 2, dtype=dtype)
+    net = make_net((3, 2), dtype)
+    trainer = Trainer(net, X, Y, mode=mode, batch_size=4, lr=1.0, loss="bce", seed=0)
+    trainer.epoch()
+    after_one = net.params.copy()
+    X *= dtype(1e30 if dtype == np.float32 else 1e300)
+    trainer.lr = dtype(1e30 if dtype == np.float32 else 1e300)
+    # As plain Python the kernels overflow in NumPy scalars, which would warn.
+    with np.errstate(all="ignore"), pytest.raises(DivergenceError, match="epoch 2"):
+        trainer.epoch()
+    np.testing.assert_array_equal(net.params, after_one)
+    assert len(net.history) == 1
+
+
+def test_this_stage_really_runs_without_jit():
+    """Under NUMBA_DISABLE_JIT the kernels are the Python functions themselves."""
+    if NO_JIT:
+        assert not hasattr(kernels.run_epochs, "signatures")
+    else:
+        assert hasattr(kernels.run_epochs, "signatures")
