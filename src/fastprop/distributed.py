@@ -564,7 +564,9 @@ class _Run:
                         ))
                 step_loss, grad, times = _tree(self.client, grads, _add_gradients).result()
                 step = params.dtype.type(self.lr / m if self.mean else self.lr)
-                params -= step * grad
+                with np.errstate(over="ignore", invalid="ignore"):
+                    # Overflow shows as inf and is reported as divergence below.
+                    params -= step * grad
                 total += step_loss
                 self._record(t0, times)
             if total != total or not kernels.all_finite(params):
@@ -593,7 +595,8 @@ class _Run:
             ).result()
             if diverged:
                 self._diverged(params.copy(), "round")
-            averaged = (wparams / w).astype(params.dtype)
+            with np.errstate(over="ignore", invalid="ignore"):
+                averaged = (wparams / w).astype(params.dtype)
             if not kernels.all_finite(averaged):
                 self._diverged(params.copy(), "round")
             params[...] = averaged
