@@ -8,6 +8,7 @@ from .config import FASTMATH, JIT_OPTIONS
 from .epochs import minibatch_epoch, run_epochs, sgd_epoch
 from .layers import accumulate_gradient, forward_layer, hidden_delta, output_delta, step_outer
 from .network import add_gradient, all_finite, forward_block, predict_into
+from .parallel import batch_step, parts_epoch
 from .scalar import LOSS_BCE, LOSS_MSE, sigmoid
 
 __all__ = [
@@ -18,11 +19,13 @@ __all__ = [
     "accumulate_gradient",
     "add_gradient",
     "all_finite",
+    "batch_step",
     "forward_block",
     "forward_layer",
     "hidden_delta",
     "minibatch_epoch",
     "output_delta",
+    "parts_epoch",
     "predict_into",
     "run_epochs",
     "sgd_epoch",

@@ -13,6 +13,7 @@ from numba import njit
 from .config import JIT_OPTIONS
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
 from .network import add_gradient, all_finite, bias, flat_weights, row
+from .parallel import parts_epoch
 
 
 @njit(**JIT_OPTIONS)
@@ -109,13 +110,16 @@ def minibatch_epoch(
 
 @njit(**JIT_OPTIONS)
 def run_epochs(
-    X, Y, orders, theta, sizes, offsets, grad, acts, deltas, scratch, act_off, snapshot,
-    losses,
-    per_sample, batch_size, chunk, lr, mean, loss_kind, tol,
+    X, Y, orders, theta, sizes, offsets, partials, part_acts, part_deltas, part_scratch,
+    part_loss, act_off, snapshot, losses,
+    per_sample, batch_size, chunk, n_weights, max_parts, min_part_macs, lr, mean, loss_kind,
+    tol, parallel,
 ):
     """Several epochs in one call, so that tiny networks are not paced by Python.
 
-    Epoch e visits ``orders[e]``, per sample (``per_sample``) or in batches.
+    Epoch e visits ``orders[e]``, per sample (``per_sample``) or in batches,
+    each batch cut into parts as ``parallel.parts_epoch`` does (on Numba's
+    thread pool when ``parallel``; the result is the same either way).
     Its loss (divided by n when ``mean``) goes to ``losses[e]``. Stops after
     the first epoch whose loss is <= ``tol`` (pass a negative tol to never
     stop), or after a diverging epoch: then ``theta`` is restored from
@@ -123,19 +127,21 @@ def run_epochs(
     Returns the number of epochs run; entries after it are left untouched.
 
     X, Y, orders (E, n) int64: read. theta: modified in place.
-    grad, acts, deltas, scratch, snapshot (like theta): workspace.
+    partials, part_acts, part_deltas, part_scratch, part_loss: workspace, one
+    row per part (per-sample SGD uses row 0). snapshot (like theta): workspace.
     losses (>= E,) float64: written.
     """
     n = orders.shape[1]
     for e in range(orders.shape[0]):
         snapshot[:] = theta
         if per_sample:
-            total = sgd_epoch(X, Y, orders[e], theta, sizes, offsets, acts, deltas, act_off, lr,
-                              loss_kind)
+            total = sgd_epoch(X, Y, orders[e], theta, sizes, offsets, part_acts[0],
+                              part_deltas[0], act_off, lr, loss_kind)
         else:
-            total = minibatch_epoch(
-                X, Y, orders[e], theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
-                batch_size, chunk, lr, mean, loss_kind,
+            total = parts_epoch(
+                X, Y, orders[e], theta, sizes, offsets, partials, part_acts, part_deltas,
+                part_scratch, part_loss, act_off, batch_size, chunk, n_weights, max_parts,
+                min_part_macs, lr, mean, loss_kind, parallel,
             )
         if total != total:
             theta[:] = snapshot

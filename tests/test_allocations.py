@@ -105,27 +105,30 @@ def measure(dtype, sizes, mode, batch_size=None, chunk=None):
 
 
 @njit
-def empty_run(X, Y, orders, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
-              snapshot, losses, per_sample, batch_size, chunk, lr, mean, loss_kind, tol):
+def empty_run(X, Y, orders, theta, sizes, offsets, partials, part_acts, part_deltas,
+              part_scratch, part_loss, act_off, snapshot, losses, per_sample, batch_size, chunk,
+              n_weights, max_parts, min_part_macs, lr, mean, loss_kind, tol, parallel):
     return 0
 
 
-def measure_run_epochs(dtype, per_sample):
-    # run_epochs: one call of 1 epoch and one of 20 cost what the call unboxes.
+def measure_run_epochs(dtype, per_sample, parts=1, parallel=False):
+    # run_epochs: one call of 1 epoch and one of 20 cost what the call unboxes,
+    # also when each batch is split into parts on Numba's thread pool.
     sizes = (8, 16, 3)
     net = Network(sizes, seed=0, dtype=dtype)
     rng = np.random.default_rng(0)
     X = rng.random((N, sizes[0])).astype(dtype)
     Y = (0.1 + 0.8 * rng.random((N, sizes[-1]))).astype(dtype)
-    ws = Workspace(net, 2 if per_sample else 16)
+    ws = Workspace(net, 2 if per_sample else 16, parts)
     snapshot = np.empty_like(net.params)
     losses = np.empty(20)
 
     def args(epochs):
         orders = rng.permuted(np.tile(np.arange(N), (epochs, 1)), axis=1)
-        return (X, Y, orders, net.params, net._sizes, net._offsets, ws.grad, ws.acts,
-                ws.deltas, ws.scratch, ws.act_off, snapshot, losses, per_sample, 32, ws.chunk,
-                dtype(0.1), True, kernels.LOSS_MSE, -1.0)
+        return (X, Y, orders, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
+                ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, snapshot, losses,
+                per_sample, 32, ws.chunk, 1, ws.parts, 1, dtype(0.1), True, kernels.LOSS_MSE,
+                -1.0, parallel)
 
     empty_run(*args(1))
     kernels.run_epochs(*args(1))
@@ -142,6 +145,9 @@ for dtype in (np.float64, np.float32):
     dn = np.dtype(dtype).name
     results[f"run-sgd-{dn}"] = measure_run_epochs(dtype, True)
     results[f"run-minibatch-{dn}"] = measure_run_epochs(dtype, False)
+    # Batches of 32 in two parts of 16 rows: the serial twin and the parallel kernel.
+    results[f"run-parts-{dn}"] = measure_run_epochs(dtype, False, parts=2)
+    results[f"run-parallel-{dn}"] = measure_run_epochs(dtype, False, parts=2, parallel=True)
 for dtype in (np.float64, np.float32):
     dn = np.dtype(dtype).name
     results[f"sgd-{dn}"] = measure(dtype, (8, 16, 3), "sgd")
@@ -195,7 +201,12 @@ def test_epoch_kernel_allocates_only_what_the_call_unboxes(allocations, case):
 
 
 @pytest.mark.parametrize(
-    "case", [f"run-{m}-{dt}" for dt in ("float64", "float32") for m in ("sgd", "minibatch")]
+    "case",
+    [
+        f"run-{m}-{dt}"
+        for dt in ("float64", "float32")
+        for m in ("sgd", "minibatch", "parts", "parallel")
+    ],
 )
 def test_run_epochs_allocates_only_what_the_call_unboxes(allocations, case):
     r = allocations[case]

@@ -273,13 +273,16 @@ def test_epoch_stays_finite_with_sane_lr_on_the_same_data(mode, dtype):
 # --- run_epochs -----------------------------------------------------------------------------
 
 
-def run_epochs(net, X, Y, orders_, ws, *, per_sample, batch_size, lr, mean, loss, tol):
+def run_epochs(
+    net, X, Y, orders_, ws, *, per_sample, batch_size, lr, mean, loss, tol, parallel=False
+):
     snapshot = np.empty_like(net.params)
     losses = np.full(orders_.shape[0] + 2, -1.0)
     done = kernels.run_epochs(
-        X, Y, orders_, net.params, net._sizes, net._offsets, ws.grad, ws.acts, ws.deltas,
-        ws.scratch, ws.act_off, snapshot, losses, per_sample, batch_size, ws.chunk,
-        net.dtype.type(lr), mean, LOSS_CODES[loss], tol,
+        X, Y, orders_, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
+        ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, snapshot, losses,
+        per_sample, batch_size, ws.chunk, 1, ws.parts, 1, net.dtype.type(lr), mean,
+        LOSS_CODES[loss], tol, parallel,
     )
     return done, losses
 

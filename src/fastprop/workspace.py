@@ -18,22 +18,30 @@ def parameter_offsets(sizes):
 
 
 class Workspace:
-    """Activations, deltas and a gradient for blocks of ``chunk`` rows.
+    """Activations, deltas and a gradient for blocks of ``chunk`` rows, once per part.
 
     ``acts`` holds every layer's block, layer l starting at ``act_off[l]``;
-    ``deltas`` shares those offsets (its layer-0 part is unused). Memory is
-    ``chunk * sum(layer_sizes)`` floats twice, whatever the number of samples.
+    ``deltas`` shares those offsets (its layer-0 part is unused). A batch
+    split into ``parts`` (see ``kernels.parallel``) gives each part a row of
+    ``part_acts``, ``part_deltas``, ``part_scratch`` and ``partials`` (its
+    gradient); ``acts``, ``deltas``, ``scratch`` and ``grad`` are part 0's.
+    Memory is ``parts * (2 * chunk * sum(layer_sizes) + n_params + largest W)``
+    floats, whatever the number of samples.
     """
 
-    def __init__(self, network, chunk):
+    def __init__(self, network, chunk, parts=1):
         sizes = network.layer_sizes
         self.chunk = int(max(1, chunk))
+        self.parts = int(max(1, parts))
         widths = np.array(sizes, dtype=np.int64)
         self.act_off = np.concatenate(([0], np.cumsum(widths[:-1]))).astype(np.int64) * self.chunk
         total = self.chunk * int(widths.sum())
-        self.acts = np.zeros(total, dtype=network.dtype)
-        self.deltas = np.zeros(total, dtype=network.dtype)
-        self.grad = np.zeros_like(network.params)
-        # BLAS writes a layer's gradient here before it is added to grad.
+        self.part_acts = np.zeros((self.parts, total), dtype=network.dtype)
+        self.part_deltas = np.zeros((self.parts, total), dtype=network.dtype)
+        self.partials = np.zeros((self.parts, network.params.size), dtype=network.dtype)
+        # BLAS writes a layer's gradient here before it is added to the part's gradient.
         largest_W = max(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
-        self.scratch = np.zeros(largest_W, dtype=network.dtype)
+        self.part_scratch = np.zeros((self.parts, largest_W), dtype=network.dtype)
+        self.part_loss = np.zeros(self.parts, dtype=np.float64)
+        self.acts, self.deltas = self.part_acts[0], self.part_deltas[0]
+        self.grad, self.scratch = self.partials[0], self.part_scratch[0]

@@ -1,0 +1,158 @@
+"""A batch's gradient split into parts that run on all cores, with thread-count-free results.
+
+A batch of m rows is cut into ``n_parts`` contiguous slices of its visiting
+order (how many depends on m and the network, never on the number of
+threads). Part p sums its slice's gradient into its own buffer
+``partials[p]``; the parts are then added in the fixed order 0, 1, ..., so
+every run gives the same bits whether one thread or eight did the work.
+Nothing is ever added into a shared buffer inside ``prange``.
+
+Each function is compiled twice from the same Python source: ``*_parallel``
+(``parallel=True``, the loops over parts and over parameter blocks become
+``prange`` loops on Numba's thread pool) and the serial twin, which the
+trainer calls when it runs on one thread or when another Python thread holds
+the pool. Both give identical results.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .config import JIT_OPTIONS
+from .network import add_gradient, all_finite
+
+# Parameters per block of the parallel reduction: large enough to amortise a
+# block's scheduling, small enough to spread a 100k-parameter net over threads.
+REDUCE_BLOCK = 4096
+
+# A part must hold at least this many rows: the reduction costs one add per
+# parameter and part, which these rows' gradient work must dwarf.
+MIN_PART_ROWS = 16
+
+
+def _n_parts(m, n_weights, max_parts, min_part_macs):
+    """How many parts a batch of m rows is cut into: a function of m and the network only."""
+    by_rows = m // MIN_PART_ROWS
+    by_work = (m * n_weights) // max(min_part_macs, 1)
+    return max(1, min(max_parts, by_rows, by_work))
+
+
+def _parts_gradient(
+    X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
+    part_scratch, part_loss, act_off, chunk, n_parts, loss_kind,
+):
+    """Gradient of ``order[start:stop]`` in ``n_parts`` parts, part p into ``partials[p]``.
+
+    partials (>= n_parts, n_params), part_acts, part_deltas, part_scratch
+    (>= n_parts, ...): workspace rows, one per part, each laid out as in
+    ``add_gradient``. part_loss (>= n_parts,) float64: written, each part's
+    summed loss. The parts' sum equals ``add_gradient`` over the whole range
+    up to the order of the additions.
+    """
+    m = stop - start
+    for p in prange(n_parts):
+        lo = start + (m * p) // n_parts
+        hi = start + (m * (p + 1)) // n_parts
+        g = partials[p]
+        for i in range(g.shape[0]):
+            g[i] = 0
+        part_loss[p] = add_gradient(
+            X, Y, order, lo, hi, theta, sizes, offsets, g, part_acts[p], part_deltas[p],
+            part_scratch[p], act_off, chunk, loss_kind,
+        )
+
+
+def _reduce_step(partials, n_parts, theta, step):
+    """``theta -= step * (partials[0] + partials[1] + ...)``, added in that order.
+
+    The sum is left in ``partials[0]``. Blocks of parameters are independent,
+    so they spread over threads without changing a single bit.
+    """
+    n = theta.shape[0]
+    n_blocks = (n + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+    for k in prange(n_blocks):
+        lo = k * REDUCE_BLOCK
+        hi = min(n, lo + REDUCE_BLOCK)
+        g0 = partials[0, lo:hi]
+        for p in range(1, n_parts):
+            gp = partials[p, lo:hi]
+            for i in range(hi - lo):
+                g0[i] += gp[i]
+        t = theta[lo:hi]
+        for i in range(hi - lo):
+            t[i] -= step * g0[i]
+
+
+n_parts = njit(inline="always", **JIT_OPTIONS)(_n_parts)
+parts_gradient = njit(**JIT_OPTIONS)(_parts_gradient)
+parts_gradient_parallel = njit(parallel=True, **JIT_OPTIONS)(_parts_gradient)
+reduce_step = njit(**JIT_OPTIONS)(_reduce_step)
+reduce_step_parallel = njit(parallel=True, **JIT_OPTIONS)(_reduce_step)
+
+
+@njit(**JIT_OPTIONS)
+def batch_step(
+    X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
+    part_scratch, part_loss, act_off, chunk, n_weights, max_parts, min_part_macs, step_scale,
+    loss_kind, parallel,
+):
+    """One mini-batch update: gradient of ``order[start:stop]``, then ``theta -= step · grad``.
+
+    ``step_scale`` is lr (sum) or lr / batch size (mean), in theta's dtype.
+    A batch too small to split runs as one part, straight into
+    ``partials[0]``, with no thread pool involved. Returns the batch's summed
+    loss at the weights before the update.
+    """
+    n_p = n_parts(stop - start, n_weights, max_parts, min_part_macs)
+    if n_p == 1:
+        g = partials[0]
+        g[:] = 0
+        total = add_gradient(
+            X, Y, order, start, stop, theta, sizes, offsets, g, part_acts[0], part_deltas[0],
+            part_scratch[0], act_off, chunk, loss_kind,
+        )
+        for i in range(theta.shape[0]):
+            theta[i] -= step_scale * g[i]
+        return total
+    if parallel:
+        parts_gradient_parallel(
+            X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
+            part_scratch, part_loss, act_off, chunk, n_p, loss_kind,
+        )
+        reduce_step_parallel(partials, n_p, theta, step_scale)
+    else:
+        parts_gradient(
+            X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
+            part_scratch, part_loss, act_off, chunk, n_p, loss_kind,
+        )
+        reduce_step(partials, n_p, theta, step_scale)
+    total = 0.0
+    for p in range(n_p):
+        total += part_loss[p]
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def parts_epoch(
+    X, Y, order, theta, sizes, offsets, partials, part_acts, part_deltas, part_scratch,
+    part_loss, act_off, batch_size, chunk, n_weights, max_parts, min_part_macs, lr, mean,
+    loss_kind, parallel,
+):
+    """Mini-batch gradient descent over ``order`` with each batch split into parts.
+
+    Same updates as ``minibatch_epoch`` (full batch is ``batch_size >= n``)
+    up to the order in which a batch's gradient is summed. Returns the
+    epoch's summed loss, or NaN if the parameters stopped being finite.
+    """
+    n = order.shape[0]
+    total = 0.0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        step = theta.dtype.type(lr / (stop - start) if mean else lr)
+        total += batch_step(
+            X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
+            part_scratch, part_loss, act_off, chunk, n_weights, max_parts, min_part_macs, step,
+            loss_kind, parallel,
+        )
+    if not all_finite(theta):
+        return np.nan
+    return total

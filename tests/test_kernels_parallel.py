@@ -1,0 +1,136 @@
+"""Batches split into parts (``kernels/parallel.py``): same math as the reference, same bits
+for any thread count.
+
+``comp_*`` results of ``parts_epoch`` (serial twin and ``parallel=True``) are
+compared with ``reference.minibatch_epoch`` (``ref_*``) over several epochs, on
+shapes that leave uneven parts and partial batches, with small and BLAS-sized
+layers. Then the promise the split exists for: the parallel kernel, the serial
+twin, and ``Trainer`` with 1 or 2 threads all give identical weights.
+"""
+
+import numpy as np
+import pytest
+
+import fastprop
+from conftest import assert_close, random_problem
+from fastprop import Network, Trainer, kernels, reference
+from fastprop.kernels.parallel import MIN_PART_ROWS, _n_parts
+from fastprop.threads import max_threads
+from fastprop.workspace import LOSS_CODES, Workspace
+
+# name: (layer sizes, n samples, batch_size, chunk, parts)
+CASES = {
+    "two-parts-partial-batch": ((3, 4, 2), 70, 40, 8, 2),
+    "three-uneven-parts-chunk5": ((5, 7, 3), 100, 50, 5, 3),
+    "eight-parts-full-batch": ((4, 6, 6, 2), 200, 200, 16, 8),
+    "no-hidden-four-parts": ((6, 3), 90, 64, 7, 4),
+    "blas-layers-two-parts": ((40, 300, 5), 96, 64, 16, 2),
+}
+EPOCHS = 3
+
+
+def parts_epoch(net, X, Y, order, ws, batch_size, lr, mean, loss, parallel):
+    n_weights = sum(W.size for W in net.weights)
+    return kernels.parts_epoch(
+        X, Y, order, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
+        ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, batch_size, ws.chunk,
+        n_weights, ws.parts, 1, net.dtype.type(lr), mean, LOSS_CODES[loss], parallel,
+    )
+
+
+def flat(Ws, bs):
+    return np.concatenate([np.concatenate([W.ravel(), b]) for W, b in zip(Ws, bs, strict=True)])
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_parts_epoch_matches_reference(case, parallel, loss, dtype):
+    sizes, n, batch_size, chunk, parts = CASES[case]
+    net = Network(sizes, seed=1, init="uniform", dtype=dtype)
+    X, Y = random_problem(n, sizes[0], sizes[-1], dtype, seed=2)
+    ref_W = [W.copy() for W in net.weights]
+    ref_b = [b.copy() for b in net.biases]
+    ws = Workspace(net, chunk, parts)
+    rng = np.random.default_rng(5)
+    for e in range(EPOCHS):
+        order = rng.permutation(n).astype(np.int64)
+        comp_loss = parts_epoch(net, X, Y, order, ws, batch_size, 0.5, True, loss, parallel)
+        ref_loss = reference.minibatch_epoch(
+            ref_W, ref_b, X, Y, order, batch_size, dtype(0.5), kind=loss, reduction="mean"
+        )
+        assert_close(comp_loss, ref_loss, dtype, f"epoch {e} summed loss")
+        assert_close(net.params, flat(ref_W, ref_b), dtype, f"weights after epoch {e}")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_parallel_and_serial_parts_give_identical_bits(case, dtype):
+    sizes, n, batch_size, chunk, parts = CASES[case]
+    X, Y = random_problem(n, sizes[0], sizes[-1], dtype, seed=2)
+    nets = [Network(sizes, seed=1, dtype=dtype) for _ in range(2)]
+    for net, parallel in zip(nets, (False, True), strict=True):
+        ws = Workspace(net, chunk, parts)
+        for e in range(EPOCHS):
+            order = np.random.default_rng(e).permutation(n).astype(np.int64)
+            parts_epoch(net, X, Y, order, ws, batch_size, 0.5, False, "mse", parallel)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+
+
+def test_part_count_depends_on_batch_and_network_only():
+    assert _n_parts(1, 10**6, 8, 1) == 1
+    assert _n_parts(MIN_PART_ROWS * 3, 10**6, 8, 1) == 3
+    assert _n_parts(10**6, 10**6, 8, 1) == 8
+    # Too little work per part: fewer parts.
+    assert _n_parts(1024, 100, 8, 100 * 512) == 2
+    for m in range(1, 300):
+        p = _n_parts(m, 5000, 8, 1 << 18)
+        assert 1 <= p <= 8 and (p == 1 or m // p >= MIN_PART_ROWS)
+
+
+@pytest.mark.skipif(max_threads() < 2, reason="needs a thread pool of at least 2")
+@pytest.mark.parametrize("mode", ["minibatch", "batch"])
+def test_trainer_results_do_not_depend_on_threads(mode, dtype, monkeypatch):
+    # Small enough for CI, split anyway: every batch of 64 becomes 4 parts.
+    monkeypatch.setattr(Trainer, "MIN_PART_MACS", 1)
+    X, Y = random_problem(300, 12, 3, dtype, seed=4)
+    params = []
+    for threads in (1, 2, None):
+        net = Network((12, 20, 3), seed=0, dtype=dtype)
+        trainer = Trainer(net, X, Y, mode=mode, batch_size=64, lr=0.5, seed=7, threads=threads)
+        assert trainer.ws.parts > 1
+        for _ in range(3):
+            trainer.epoch()
+        params.append(net.params.copy())
+    np.testing.assert_array_equal(params[0], params[1])
+    np.testing.assert_array_equal(params[0], params[2])
+
+
+def test_fit_matches_reference_when_batches_are_split(monkeypatch):
+    monkeypatch.setattr(Trainer, "MIN_PART_MACS", 1)
+    X, Y = random_problem(150, 5, 2, np.float64, seed=8)
+    net = Network((5, 9, 2), seed=3)
+    ref_W = [W.copy() for W in net.weights]
+    ref_b = [b.copy() for b in net.biases]
+    fastprop.fit(X, Y, network=net, mode="minibatch", batch_size=64, lr=0.5, epochs=4, seed=2)
+    ref_history = reference.train(
+        ref_W, ref_b, X, Y, mode="minibatch", batch_size=64, lr=0.5, epochs=4, seed=2
+    )
+    assert_close(np.array(net.history), np.array(ref_history), np.float64, "history")
+    assert_close(net.params, flat(ref_W, ref_b), np.float64, "weights")
+
+
+@pytest.mark.parametrize(
+    ("threads", "error", "match"),
+    [
+        (0, ValueError, "threads must be between 1 and"),
+        (10**6, ValueError, "threads must be between 1 and"),
+        (1.5, TypeError, "threads must be None or a positive integer"),
+        (True, TypeError, "threads must be None or a positive integer"),
+    ],
+)
+def test_bad_thread_counts_are_named(threads, error, match):
+    X, Y = random_problem(10, 2, 1)
+    with pytest.raises(error, match=match):
+        fastprop.fit(X, Y, hidden=(3,), epochs=1, threads=threads)
+    with pytest.raises(error, match=match):
+        Trainer(Network((2, 3, 1)), X, Y, threads=threads)
