@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from . import kernels
+from . import fitting, kernels
 from .network import Network
 from .reference import shuffle_generator
 from .validation import (
@@ -21,9 +21,6 @@ from .validation import (
     check_tol,
     resolve_dtype,
 )
-from .kernels.config import BLAS_MIN_MACS
-from .kernels.parallel import _n_parts as n_parts
-from .threads import KernelThreads, check_threads
 from .workspace import LOSS_CODES, Workspace
 
 # Rows per block when a batch's gradient is accumulated: large enough to keep
@@ -63,7 +60,12 @@ def fit(
     seed=None,
     init="xavier",
     dtype=None,
-    threads=None,
+    classify=False,
+    scale=None,
+    validation_split=None,
+    validation_data=None,
+    patience=None,
+    callback=None,
 ):
     """Train a dense sigmoid network on (X, Y) by backpropagation.
 
@@ -101,10 +103,39 @@ def fit(
     dtype : float32 or float64, optional
         Default: float32 if X is float32, else float64 (or the dtype of
         ``network``).
-    threads : int, optional
-        Threads that mini-batch and full-batch gradients run on; default all
-        of Numba's pool (``NUMBA_NUM_THREADS``). The result is the same, bit
-        for bit, for any number of threads. Per-sample SGD uses one thread.
+    classify : bool
+        Y is 1-d class labels (ints, floats or strings): one output unit for
+        two classes (the probability of the second), k units for k > 2; sets
+        ``network.classes`` and records training accuracy in
+        ``network.metrics["accuracy"]`` (each epoch when monitoring, else at
+        the last one). Continuing a classifier, labels must be among its classes.
+    scale : {None, "minmax", "standard"}
+        Fit a ``Scaler`` on the training rows of X and store it as
+        ``network.scaler``; the network applies it to every X from then on.
+        Continuing a network that has a scaler reuses it.
+    validation_split : float in (0, 1), optional
+        Hold out this share of the rows (drawn from ``seed``) for validation.
+    validation_data : (X_val, Y_val), optional
+        Validation rows given directly (labels if ``classify``).
+    patience : int >= 1, optional
+        Stop after ``patience`` epochs without a lower validation loss (the
+        training loss without validation data) and end with the weights of
+        the best epoch.
+    callback : callable, optional
+        ``callback(epoch, logs)`` after every epoch; ``epoch`` counts from 1
+        in this call; ``logs`` holds ``"loss"``, ``"epoch_seconds"``,
+        ``"samples_per_s"``, ``"epochs"`` (the maximum) and, when measured,
+        ``"val_loss"``, ``"accuracy"``, ``"val_accuracy"``. Returning True
+        stops training.
+
+    Validation, patience or a callback make fit run one compiled call per
+    epoch and measure in between; without them many epochs run per call.
+    Either way the shuffles and the history are the same. Validation loss
+    uses ``loss`` and ``reduction``; ``network.metrics`` holds
+    ``"val_loss"``, ``"accuracy"`` and ``"val_accuracy"``, each as long as
+    ``history`` (NaN where not measured). Ctrl-C stops after the current
+    epoch with a warning; the network keeps its weights (the best ones with
+    ``patience``).
 
     Returns
     -------
@@ -125,11 +156,11 @@ def fit(
     batch_size = check_int("batch_size", batch_size, 1)
     tol = check_tol(tol)
     seed = check_seed(seed)
-    threads = check_threads(threads)
     hidden_given = hidden is not DEFAULT_HIDDEN
     hidden = check_hidden(hidden)
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+    fitting.check_options(classify, validation_split, validation_data, patience, callback, scale)
 
     if network is not None:
         if not isinstance(network, Network):
@@ -144,20 +175,37 @@ def fit(
 
     check_positive_real("lr", lr, dt)
     X = as_inputs(X, dt)
-    Y = as_targets(Y, dt)
+    codes = classes = None
+    if classify:
+        Y, codes, classes = fitting.label_targets(Y, dt, network)
+    else:
+        Y = as_targets(Y, dt)
     check_rows(X, Y)
     check_target_range(Y, loss)
+    if network is not None:
+        _check_fits(network, X, Y, hidden if hidden_given else None)
+    run = fitting.prepare(
+        X, Y, codes, classes, network, scale=scale, validation_split=validation_split,
+        validation_data=validation_data, seed=seed, loss=loss, reduction=reduction,
+    )
 
     if network is None:
         network = Network((X.shape[1], *hidden, Y.shape[1]), seed=seed, init=init, dtype=dt)
-    else:
-        _check_fits(network, X, Y, hidden if hidden_given else None)
+    run.attach(network)
 
     trainer = Trainer(
-        network, X, Y, mode=mode, batch_size=batch_size, lr=lr, loss=loss,
-        reduction=reduction, shuffle=shuffle, seed=seed, threads=threads,
+        network, run.X, run.Y, mode=mode, batch_size=batch_size, lr=lr, loss=loss,
+        reduction=reduction, shuffle=shuffle, seed=seed,
     )
-    trainer.train(epochs, tol)
+    if run.val is not None or patience is not None or callback is not None:
+        run.train(trainer, epochs, tol, patience, callback)
+    else:
+        epochs_before = len(network.history)
+        try:
+            trainer.train(epochs, tol)
+        finally:
+            fitting.pad_metrics(network)
+        run.after_fast(network, epochs_before)
     return network
 
 
@@ -195,36 +243,18 @@ class Trainer:
     """
 
     BLOCK_SAMPLES = 1 << 16
-    # A batch is split into at most MAX_PARTS parts that run on all cores, each
-    # of at least MIN_PART_MACS multiply-adds of forward work (kernels.parallel).
-    # Fixed numbers, not the thread count, so that results never depend on it.
-    MAX_PARTS = 8
-    MIN_PART_MACS = 1 << 18
-    # Fewer parts when their workspaces would exceed this (wide networks).
-    MAX_PART_BYTES = 256 << 20
 
     def __init__(
         self, network, X, Y, *, mode="minibatch", batch_size=32, lr=0.5, loss="mse",
-        reduction="mean", shuffle=True, seed=None, threads=None,
+        reduction="mean", shuffle=True, seed=None,
     ):
         n = X.shape[0]
         self.network, self.X, self.Y = network, X, Y
         self.mode = mode
         self.batch_size = n if mode == "batch" else min(batch_size, n)
         self.chunk = 1 if mode == "sgd" else min(self.batch_size, CHUNK)
-        sizes = network.layer_sizes
-        self.n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
         # Per-sample SGD keeps two rows: this sample's activations and the previous one's.
-        rows = 2 if mode == "sgd" else self.chunk
-        parts = 1 if mode == "sgd" else self._parts(network)
-        self.ws = Workspace(network, rows, parts)
-        self.threads = KernelThreads(
-            check_threads(threads),
-            uses_blas=mode != "sgd" and any(
-                self.chunk * n_in * n_out >= BLAS_MIN_MACS
-                for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
-            ),
-        )
+        self.ws = Workspace(network, 2 if mode == "sgd" else self.chunk)
         self.lr = network.dtype.type(lr)
         self.loss_code = LOSS_CODES[loss]
         self.mean = reduction == "mean"
@@ -234,16 +264,6 @@ class Trainer:
         self.order = np.arange(n, dtype=np.int64)
         self.snapshot = np.empty_like(network.params)
         self.losses = np.empty(self.max_block, dtype=np.float64)
-
-    def _parts(self, network):
-        """Parts the largest batch is split into, as few as the memory cap requires."""
-        parts = n_parts(self.batch_size, self.n_weights, self.MAX_PARTS, self.MIN_PART_MACS)
-        sizes = network.layer_sizes
-        largest_W = max(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
-        per_part = network.dtype.itemsize * (
-            network.params.size + largest_W + 2 * self.chunk * sum(sizes)
-        )
-        return max(1, min(parts, self.MAX_PART_BYTES // per_part))
 
     def _orders(self, epochs):
         rows = np.tile(self.order, (epochs, 1))
@@ -256,16 +276,13 @@ class Trainer:
         # -1 marks epochs not run: a Ctrl-C that lands as the kernel returns
         # still leaves the finished epochs countable.
         losses[:] = -1.0
-        orders = self._orders(epochs)
         try:
-            with self.threads as pool:
-                kernels.run_epochs(
-                    self.X, self.Y, orders, net.params, net._sizes, net._offsets,
-                    ws.partials, ws.part_acts, ws.part_deltas, ws.part_scratch, ws.part_loss,
-                    ws.act_off, self.snapshot, losses, self.mode == "sgd", self.batch_size,
-                    self.chunk, self.n_weights, ws.parts, self.MIN_PART_MACS, self.lr,
-                    self.mean, self.loss_code, -1.0 if tol is None else tol, pool.parallel,
-                )
+            kernels.run_epochs(
+                self.X, self.Y, self._orders(epochs), net.params, net._sizes, net._offsets,
+                ws.grad, ws.acts, ws.deltas, ws.scratch, ws.act_off, self.snapshot, losses,
+                self.mode == "sgd", self.batch_size, self.chunk, self.lr, self.mean,
+                self.loss_code, -1.0 if tol is None else tol,
+            )
         finally:
             done = losses[losses != -1.0]
             finite = done[np.isfinite(done)]
