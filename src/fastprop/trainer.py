@@ -21,6 +21,9 @@ from .validation import (
     check_tol,
     resolve_dtype,
 )
+from .kernels.config import BLAS_MIN_MACS
+from .kernels.parallel import _n_parts as n_parts
+from .threads import KernelThreads, check_threads
 from .workspace import LOSS_CODES, Workspace
 
 # Rows per block when a batch's gradient is accumulated: large enough to keep
@@ -66,6 +69,7 @@ def fit(
     validation_data=None,
     patience=None,
     callback=None,
+    threads=None,
 ):
     """Train a dense sigmoid network on (X, Y) by backpropagation.
 
@@ -127,6 +131,10 @@ def fit(
         ``"samples_per_s"``, ``"epochs"`` (the maximum) and, when measured,
         ``"val_loss"``, ``"accuracy"``, ``"val_accuracy"``. Returning True
         stops training.
+    threads : int, optional
+        Threads that mini-batch and full-batch gradients run on; default all
+        of Numba's pool (``NUMBA_NUM_THREADS``). The result is the same, bit
+        for bit, for any number of threads. Per-sample SGD uses one thread.
 
     Validation, patience or a callback make fit run one compiled call per
     epoch and measure in between; without them many epochs run per call.
@@ -156,6 +164,7 @@ def fit(
     batch_size = check_int("batch_size", batch_size, 1)
     tol = check_tol(tol)
     seed = check_seed(seed)
+    threads = check_threads(threads)
     hidden_given = hidden is not DEFAULT_HIDDEN
     hidden = check_hidden(hidden)
     if not isinstance(shuffle, (bool, np.bool_)):
@@ -195,7 +204,7 @@ def fit(
 
     trainer = Trainer(
         network, run.X, run.Y, mode=mode, batch_size=batch_size, lr=lr, loss=loss,
-        reduction=reduction, shuffle=shuffle, seed=seed,
+        reduction=reduction, shuffle=shuffle, seed=seed, threads=threads,
     )
     if run.val is not None or patience is not None or callback is not None:
         run.train(trainer, epochs, tol, patience, callback)
@@ -243,18 +252,36 @@ class Trainer:
     """
 
     BLOCK_SAMPLES = 1 << 16
+    # A batch is split into at most MAX_PARTS parts that run on all cores, each
+    # of at least MIN_PART_MACS multiply-adds of forward work (kernels.parallel).
+    # Fixed numbers, not the thread count, so that results never depend on it.
+    MAX_PARTS = 8
+    MIN_PART_MACS = 1 << 18
+    # Fewer parts when their workspaces would exceed this (wide networks).
+    MAX_PART_BYTES = 256 << 20
 
     def __init__(
         self, network, X, Y, *, mode="minibatch", batch_size=32, lr=0.5, loss="mse",
-        reduction="mean", shuffle=True, seed=None,
+        reduction="mean", shuffle=True, seed=None, threads=None,
     ):
         n = X.shape[0]
         self.network, self.X, self.Y = network, X, Y
         self.mode = mode
         self.batch_size = n if mode == "batch" else min(batch_size, n)
         self.chunk = 1 if mode == "sgd" else min(self.batch_size, CHUNK)
+        sizes = network.layer_sizes
+        self.n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
         # Per-sample SGD keeps two rows: this sample's activations and the previous one's.
-        self.ws = Workspace(network, 2 if mode == "sgd" else self.chunk)
+        rows = 2 if mode == "sgd" else self.chunk
+        parts = 1 if mode == "sgd" else self._parts(network)
+        self.ws = Workspace(network, rows, parts)
+        self.threads = KernelThreads(
+            check_threads(threads),
+            uses_blas=mode != "sgd" and any(
+                self.chunk * n_in * n_out >= BLAS_MIN_MACS
+                for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+            ),
+        )
         self.lr = network.dtype.type(lr)
         self.loss_code = LOSS_CODES[loss]
         self.mean = reduction == "mean"
@@ -264,6 +291,16 @@ class Trainer:
         self.order = np.arange(n, dtype=np.int64)
         self.snapshot = np.empty_like(network.params)
         self.losses = np.empty(self.max_block, dtype=np.float64)
+
+    def _parts(self, network):
+        """Parts the largest batch is split into, as few as the memory cap requires."""
+        parts = n_parts(self.batch_size, self.n_weights, self.MAX_PARTS, self.MIN_PART_MACS)
+        sizes = network.layer_sizes
+        largest_W = max(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
+        per_part = network.dtype.itemsize * (
+            network.params.size + largest_W + 2 * self.chunk * sum(sizes)
+        )
+        return max(1, min(parts, self.MAX_PART_BYTES // per_part))
 
     def _orders(self, epochs):
         rows = np.tile(self.order, (epochs, 1))
@@ -276,13 +313,16 @@ class Trainer:
         # -1 marks epochs not run: a Ctrl-C that lands as the kernel returns
         # still leaves the finished epochs countable.
         losses[:] = -1.0
+        orders = self._orders(epochs)
         try:
-            kernels.run_epochs(
-                self.X, self.Y, self._orders(epochs), net.params, net._sizes, net._offsets,
-                ws.grad, ws.acts, ws.deltas, ws.scratch, ws.act_off, self.snapshot, losses,
-                self.mode == "sgd", self.batch_size, self.chunk, self.lr, self.mean,
-                self.loss_code, -1.0 if tol is None else tol,
-            )
+            with self.threads as pool:
+                kernels.run_epochs(
+                    self.X, self.Y, orders, net.params, net._sizes, net._offsets,
+                    ws.partials, ws.part_acts, ws.part_deltas, ws.part_scratch, ws.part_loss,
+                    ws.act_off, self.snapshot, losses, self.mode == "sgd", self.batch_size,
+                    self.chunk, self.n_weights, ws.parts, self.MIN_PART_MACS, self.lr,
+                    self.mean, self.loss_code, -1.0 if tol is None else tol, pool.parallel,
+                )
         finally:
             done = losses[losses != -1.0]
             finite = done[np.isfinite(done)]
