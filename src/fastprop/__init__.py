@@ -7,11 +7,12 @@ NumPy; ``fastprop.kernels`` is the compiled core both are held to.
 from . import datasets, reference
 from .io import load
 from .network import Network, gradients
+from .plot import plot_history
 from .scaling import Scaler
 from .trainer import DivergenceError, Trainer, fit
 
 __all__ = [
     "DivergenceError", "Network", "Scaler", "Trainer", "datasets", "fit", "gradients", "load",
-    "reference",
+    "plot_history", "reference",
 ]
 __version__ = "0.1.0"
