@@ -315,3 +315,22 @@ def test_npy_errors(tmp_path):
     path.write_bytes(path.read_bytes()[:150])
     with pytest.raises(DataError, match="not a readable NumPy array file"):
         read_table(path)
+
+
+def test_feature_count_is_checked_before_values(tmp_path):
+    # The text label column left among the features: the count is the error, not 'red'.
+    path = write(tmp_path, "colour,x,y\nred,1,2\n")
+    msg = r"data\.csv gives 3 feature columns but the model takes 2 inputs; name the target"
+    with pytest.raises(DataError, match=msg):
+        read_table(path, need_target=False, n_features=2)
+    t = read_table(path, target=["colour"], need_target=False, n_features=2)
+    assert t.feature_names == ["x", "y"]
+    with pytest.raises(DataError, match=r"gives 1 feature columns but the model takes 2 inputs$"):
+        read_table(path, target=["colour", "y"], need_target=False, n_features=2)
+    npz = tmp_path / "d.npz"
+    np.savez(npz, X=np.ones((2, 3)))
+    with pytest.raises(DataError, match=r"d\.npz gives 3 feature columns but the model takes 4"):
+        read_table(npz, need_target=False, n_features=4)
+    npy = tmp_path / "d.npy"
+    np.save(npy, np.ones((2, 3)))
+    assert read_table(npy, need_target=False, n_features=3).X.shape == (2, 3)

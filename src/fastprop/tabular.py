@@ -228,7 +228,7 @@ def _target_columns(columns, rows, names, source):
     )
 
 
-def _from_csv(path, target, need_target, delimiter):
+def _from_csv(path, target, need_target, delimiter, n_features):
     source = str(path)
     header, rows = read_csv(path, delimiter=delimiter)
     columns = list(zip(*(fields for _, fields in rows), strict=True))
@@ -239,6 +239,7 @@ def _from_csv(path, target, need_target, delimiter):
     else:
         t_idx = []
     f_idx = [j for j in range(len(header)) if j not in t_idx]
+    _check_count(len(f_idx), n_features, source, target)
     if not f_idx:
         raise DataError(f"{source}: no feature columns left once the targets are taken out")
     X = np.empty((len(rows), len(f_idx)), dtype=np.float64)
@@ -250,6 +251,17 @@ def _from_csv(path, target, need_target, delimiter):
             [columns[j] for j in t_idx], rows, [header[j] for j in t_idx], source
         )
     return Table(X, Y, [header[j] for j in f_idx], [header[j] for j in t_idx], kind)
+
+
+def _check_count(count, expected, source, target):
+    if expected is None or count == expected:
+        return
+    hint = ""
+    if count > expected and target is None:
+        hint = "; name the target columns to drop with --target"
+    raise DataError(
+        f"{source} gives {count} feature columns but the model takes {expected} inputs{hint}"
+    )
 
 
 def _open_npy(path):
@@ -293,7 +305,7 @@ def _checked_features(arr, source, what):
     return X
 
 
-def _from_npz(path, x_name, y_name, need_target):
+def _from_npz(path, x_name, y_name, need_target, n_features):
     source = str(path)
     data = _open_npy(path)
     if not isinstance(data, np.lib.npyio.NpzFile):
@@ -319,6 +331,8 @@ def _from_npz(path, x_name, y_name, need_target):
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             reason = str(exc).split(". ")[0]
             raise DataError(f"{source}: cannot read its arrays ({reason})") from None
+    if arr.ndim == 2:
+        _check_count(arr.shape[1], n_features, source, "")
     X = _checked_features(arr, source, f"array {x_name!r}")
     kind = None
     if Y is not None:
@@ -352,7 +366,7 @@ def _from_npz(path, x_name, y_name, need_target):
     return Table(X, Y, [f"{x_name}[{j}]" for j in range(X.shape[1])], t_names, kind)
 
 
-def _from_npy(path, target, need_target):
+def _from_npy(path, target, need_target, n_features):
     source = str(path)
     arr = _open_npy(path)
     if isinstance(arr, np.lib.npyio.NpzFile):
@@ -369,6 +383,7 @@ def _from_npy(path, target, need_target):
     else:
         t_idx = []
     f_idx = [j for j in range(data.shape[1]) if j not in t_idx]
+    _check_count(len(f_idx), n_features, source, target)
     if not f_idx:
         raise DataError(f"{source}: no feature columns left once the targets are taken out")
     Y, kind = None, None
@@ -383,7 +398,7 @@ def _from_npy(path, target, need_target):
     )
 
 
-def read_table(path, *, target=None, need_target=True, x_name="X", y_name="Y"):
+def read_table(path, *, target=None, need_target=True, x_name="X", y_name="Y", n_features=None):
     """Read features and targets from a CSV, NPZ or NPY file.
 
     Parameters
@@ -400,6 +415,10 @@ def read_table(path, *, target=None, need_target=True, x_name="X", y_name="Y"):
         and an NPZ file may lack ``y_name``.
     x_name, y_name : str
         Array names inside an NPZ file.
+    n_features : int, optional
+        The number of feature columns a model takes; a file with another
+        number is refused before any value is converted (a target column
+        left among the features would otherwise show up as non-numeric).
 
     Returns
     -------
@@ -414,11 +433,11 @@ def read_table(path, *, target=None, need_target=True, x_name="X", y_name="Y"):
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
-        return _from_csv(p, target, need_target, "\t" if suffix == ".tsv" else ",")
+        return _from_csv(p, target, need_target, "\t" if suffix == ".tsv" else ",", n_features)
     if suffix == ".npz":
-        return _from_npz(p, x_name, y_name, need_target)
+        return _from_npz(p, x_name, y_name, need_target, n_features)
     if suffix == ".npy":
-        return _from_npy(p, target, need_target)
+        return _from_npy(p, target, need_target, n_features)
     raise DataError(
         f"{path}: unknown file type {suffix or '(no extension)'!r}; DATA must be .csv, .tsv, "
         ".npz or .npy"
