@@ -45,6 +45,7 @@ Workers compile fastprop's kernels once, when they first join a fit
 the compiled code from disk instead of compiling it again.
 """
 
+import inspect
 import itertools
 import numbers
 import time
@@ -62,6 +63,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import datasets, kernels
+from .fitting import encode, targets
 from .network import Network
 from .trainer import CHUNK, DEFAULT_HIDDEN, DivergenceError, Trainer, _check_fits
 from .trainer import fit as _local_fit
@@ -338,10 +340,10 @@ def _distribute(client, X, Y, dt):
 # ---------------------------------------------------------------- tasks
 
 
-def _gradient_task(params, sizes, part, loss, order, start, stop):
+def _gradient_task(state, sizes, part, loss, order, start, stop):
     t0 = time.perf_counter()
     order = part.order if order is None else order
-    total, grad = partition_gradient(params, sizes, part.X, part.Y, loss, order, start, stop)
+    total, grad = partition_gradient(state[0], sizes, part.X, part.Y, loss, order, start, stop)
     return total, grad, {get_worker().address: time.perf_counter() - t0}
 
 
@@ -356,13 +358,23 @@ def _add_gradients(a, b):
     return a[0] + b[0], a[1] + b[1], _merge_times(a[2], b[2])
 
 
+def _update_task(state, total, step):
+    """The gradient step ``theta - step * g``, in the dtype of theta; the new state."""
+    theta = state[0]
+    loss, grad, times = total
+    with np.errstate(over="ignore", invalid="ignore"):
+        # Overflow shows as inf; the client reports it as divergence.
+        new = theta - theta.dtype.type(step) * grad
+    return new, [loss], times
+
+
 def _shuffled_order(part, entropy, epoch, index):
     return np.random.default_rng([entropy, epoch, index]).permutation(part.n).astype(np.int64)
 
 
-def _local_train_task(params, sizes, part, settings, seed, epochs):
+def _local_train_task(state, sizes, part, settings, seed, epochs):
     t0 = time.perf_counter()
-    net = _shell(sizes, part.X.dtype, params)
+    net = _shell(sizes, part.X.dtype, state[0])
     diverged = False
     try:
         Trainer(net, part.X, part.Y, seed=seed, **settings).train(epochs)
@@ -377,6 +389,15 @@ def _local_train_task(params, sizes, part, settings, seed, epochs):
 
 def _add_averages(a, b):
     return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] or b[3], _merge_times(a[4], b[4])
+
+
+def _average_task(total, dtype):
+    """The size-weighted mean of the local models (None if one diverged); the new state."""
+    wparams, wlosses, w, diverged, times = total
+    if diverged:
+        return None, [], times
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (wparams / w).astype(dtype), (wlosses / w).tolist(), times
 
 
 def _tree(client, futures, combine):
@@ -513,7 +534,20 @@ def fit(
 
 
 class _Run:
-    """The client's side of one distributed fit: weights, steps, history."""
+    """The client's side of one distributed fit: the steps in flight, history, stopping.
+
+    A step is a chain of tasks: the partitions' gradients (or local
+    trainings), the tree that adds them, and one task that applies the
+    update and returns the new *state* ``(params, losses, times)``. The next
+    step's tasks take that state as it sits on a worker, so the client never
+    sends the weights; it submits up to ``WINDOW`` steps ahead and reads each
+    state back in order (the weights it needs for ``history``, ``tol`` and
+    divergence), which hides its round trip to the cluster. Steps that turn
+    out not to be needed (``tol`` reached, divergence) are cancelled, so the
+    result is the same as stepping one at a time.
+    """
+
+    WINDOW = 4
 
     def __init__(self, data, network, lr, loss, mean, timings):
         self.data, self.net = data, network
@@ -521,11 +555,31 @@ class _Run:
         self.lr, self.loss, self.mean, self.timings = lr, loss, mean, timings
         self.sizes = network.layer_sizes
 
-    def _broadcast(self):
-        return self.client.scatter(self.net.params, broadcast=True, hash=False)
+    def _run(self, n_steps, submit, finish):
+        """Submit steps ``0..n_steps-1`` with ``submit(i, state)``; ``finish(result)``
+        gets each new state in order and returns True to stop."""
+        client = self.client
+        [state] = client.scatter([(self.net.params.copy(), [], {})], hash=False)
+        inflight, i = [], 0
+        t_last = time.perf_counter()
+        try:
+            while i < n_steps or inflight:
+                while i < n_steps and len(inflight) < self.WINDOW:
+                    state = submit(i, state)
+                    inflight.append(state)
+                    i += 1
+                result = inflight.pop(0).result()
+                now = time.perf_counter()
+                if self.timings is not None:
+                    self.timings.append((now - t_last, max(result[2].values(), default=0.0)))
+                t_last = now
+                if finish(result):
+                    return
+        finally:
+            if inflight:
+                client.cancel(inflight)
 
-    def _diverged(self, snapshot, what):
-        self.net.params[...] = snapshot
+    def _diverged(self, what):
         raise DivergenceError(
             f"training diverged in epoch {len(self.net.history) + 1}: the loss became "
             f"non-finite with lr={self.lr}; try a smaller lr. The network keeps the weights "
@@ -533,79 +587,75 @@ class _Run:
             self.net,
         )
 
-    def _record(self, t0, times):
-        if self.timings is not None:
-            self.timings.append((time.perf_counter() - t0, max(times.values())))
-
     def descend(self, epochs, tol, steps, shuffle, entropy):
         """Gradient descent, ``steps`` updates per epoch over slices of every partition."""
-        data, params = self.data, self.net.params
-        for epoch in range(epochs):
-            snapshot = params.copy()
-            orders = [None] * len(data.parts)
-            if shuffle:
-                orders = [
-                    data.submit(i, _shuffled_order, part, entropy, epoch, i)
-                    for i, part in enumerate(data.parts)
+        data, net = self.data, self.net
+        orders = {}
+        epoch_total, done = [0.0], [0]
+
+        def submit(i, state):
+            epoch, k = divmod(i, steps)
+            if k == 0:
+                orders.pop(epoch - 2, None)
+                orders[epoch] = [
+                    data.submit(j, _shuffled_order, part, entropy, epoch, j) if shuffle else None
+                    for j, part in enumerate(data.parts)
                 ]
-            total = 0.0
-            for k in range(steps):
-                t0 = time.perf_counter()
-                theta = self._broadcast()
-                grads, m = [], 0
-                for i, part in enumerate(data.parts):
-                    n_p = data.sizes[i]
-                    start, stop = k * n_p // steps, (k + 1) * n_p // steps
-                    if stop > start:
-                        m += stop - start
-                        grads.append(data.submit(
-                            i, _gradient_task, theta, self.sizes, part, self.loss, orders[i],
-                            start, stop,
-                        ))
-                step_loss, grad, times = _tree(self.client, grads, _add_gradients).result()
-                step = params.dtype.type(self.lr / m if self.mean else self.lr)
-                with np.errstate(over="ignore", invalid="ignore"):
-                    # Overflow shows as inf and is reported as divergence below.
-                    params -= step * grad
-                total += step_loss
-                self._record(t0, times)
+            grads, m = [], 0
+            for j, part in enumerate(data.parts):
+                n_p = data.sizes[j]
+                start, stop = k * n_p // steps, (k + 1) * n_p // steps
+                if stop > start:
+                    m += stop - start
+                    grads.append(data.submit(
+                        j, _gradient_task, state, self.sizes, part, self.loss, orders[epoch][j],
+                        start, stop,
+                    ))
+            total = _tree(self.client, grads, _add_gradients)
+            step = float(self.lr / m if self.mean else self.lr)
+            return self.client.submit(_update_task, state, total, step, pure=False)
+
+        def finish(result):
+            params, (step_loss,), _ = result
+            epoch_total[0] += step_loss
+            done[0] += 1
+            if done[0] % steps:
+                return False
+            total = epoch_total[0]
+            epoch_total[0] = 0.0
             if total != total or not kernels.all_finite(params):
-                self._diverged(snapshot, "epoch")
-            epoch_loss = total / data.n if self.mean else total
-            self.net.history.append(epoch_loss)
-            if tol is not None and epoch_loss <= tol:
-                return
+                self._diverged("epoch")
+            net.params[...] = params
+            loss = total / data.n if self.mean else total
+            net.history.append(loss)
+            return tol is not None and loss <= tol
+
+        self._run(epochs * steps, submit, finish)
 
     def average(self, epochs, tol, sync_every, settings, entropy):
         """Rounds of local training on every partition, then a size-weighted average."""
-        data, params = self.data, self.net.params
-        done, rnd = 0, 0
-        while done < epochs:
-            t0 = time.perf_counter()
-            e = min(sync_every, epochs - done)
-            theta = self._broadcast()
+        data, net = self.data, self.net
+        rounds = [min(sync_every, epochs - e) for e in range(0, epochs, sync_every)]
+
+        def submit(r, state):
             results = []
-            for i, part in enumerate(data.parts):
-                seed = int(np.random.SeedSequence([entropy, rnd, i]).generate_state(1)[0])
-                results.append(
-                    data.submit(i, _local_train_task, theta, self.sizes, part, settings, seed, e)
-                )
-            wparams, wlosses, w, diverged, times = _tree(
-                self.client, results, _add_averages
-            ).result()
-            if diverged:
-                self._diverged(params.copy(), "round")
-            with np.errstate(over="ignore", invalid="ignore"):
-                averaged = (wparams / w).astype(params.dtype)
-            if not kernels.all_finite(averaged):
-                self._diverged(params.copy(), "round")
-            params[...] = averaged
-            self._record(t0, times)
-            self.net.history.extend((wlosses / w).tolist())
-            done += e
-            rnd += 1
-            if tol is not None and self.net.history[-1] <= tol:
-                return
+            for j, part in enumerate(data.parts):
+                seed = int(np.random.SeedSequence([entropy, r, j]).generate_state(1)[0])
+                results.append(data.submit(
+                    j, _local_train_task, state, self.sizes, part, settings, seed, rounds[r]
+                ))
+            total = _tree(self.client, results, _add_averages)
+            return self.client.submit(_average_task, total, net.dtype, pure=False)
+
+        def finish(result):
+            params, losses, _ = result
+            if params is None or not kernels.all_finite(params):
+                self._diverged("round")
+            net.params[...] = params
+            net.history.extend(losses)
+            return tol is not None and losses[-1] <= tol
+
+        self._run(len(rounds), submit, finish)
 
 
 # ---------------------------------------------------------------- sweep
@@ -627,10 +677,8 @@ class SweepResult:
     error: str | None = None
 
 
-_FIT_ARGUMENTS = (
-    "hidden", "network", "mode", "batch_size", "lr", "epochs", "tol", "loss", "reduction",
-    "shuffle", "seed", "init", "dtype",
-)
+# Whatever fastprop.fit takes besides the data.
+_FIT_ARGUMENTS = tuple(inspect.signature(_local_fit).parameters)[2:]
 
 
 def _settings_list(settings):
@@ -669,7 +717,10 @@ def _settings_list(settings):
 def _split(X, Y, fraction, seed):
     """The data checked as ``fastprop.fit`` checks them, split into training and validation."""
     X = as_inputs(X, resolve_dtype(None, getattr(X, "dtype", None)))
-    Y = as_targets(Y, X.dtype)
+    # Y as given: class labels (classify=True) are not numbers; each fit checks it.
+    Y = np.asarray(Y)
+    if Y.ndim == 0:
+        raise ValueError(f"Y must be 1-d or 2-d (samples, outputs); got shape {Y.shape}")
     check_rows(X, Y)
     n = X.shape[0]
     n_val = int(round(n * fraction))
@@ -691,6 +742,12 @@ def _sweep_task(split, index, setting):
             return index, exc.network, float("inf"), str(exc)
         except (ValueError, TypeError) as exc:
             return index, None, None, exc
+    if net.classes is not None:
+        try:
+            codes = encode(Y_val, net.classes, "Y")
+        except ValueError as exc:  # a validation label the training rows never had
+            return index, net, float("inf"), str(exc)
+        Y_val = targets(codes, net.classes.size, net.dtype)
     score = net.loss(X_val, Y_val, loss=setting.get("loss", "mse"))
     return index, net, score, None
 
