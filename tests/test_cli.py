@@ -1,7 +1,11 @@
-"""The ``fastprop`` command line, end to end in subprocesses (``python -m fastprop ...``).
+"""The ``fastprop`` command line (``src/fastprop/cli.py``), end to end.
 
 Each test writes its own data, runs the command as a user would and checks
-the exit code, the output and the files written. Errors must be one line on
+the exit code, the output and the files written. ``run`` starts a subprocess
+(``python -m fastprop ...``): the demo, one train/info/predict round, the
+console script, Ctrl-C and two errors go through it. ``call`` runs the same
+``main(argv)`` in this process, which saves an interpreter start and a
+kernel load per case, for the many other cases. Errors must be one line on
 stderr with no traceback (unless ``--debug``). The Ctrl-C test runs ``train``
 with stderr on a pseudo-terminal, waits until the progress bar shows finished
 epochs, sends SIGINT and checks that a loadable model was saved.
@@ -21,6 +25,7 @@ import numpy as np
 import pytest
 
 import fastprop
+from fastprop.cli import main
 
 TIMEOUT = 300  # generous: the first fit in a fresh Numba cache compiles the kernels
 
@@ -33,6 +38,22 @@ def run(*args, cwd, check_code=0):
     if check_code is not None:
         assert proc.returncode == check_code, (proc.returncode, proc.stdout, proc.stderr)
     return proc
+
+
+@pytest.fixture
+def call(capsys, monkeypatch):
+    """``main(argv)`` in this process, in ``cwd``; the result looks like ``run``'s."""
+
+    def call(*args, cwd, check_code=0):
+        monkeypatch.chdir(cwd)
+        args = [str(a) for a in args]
+        code = main(args)
+        out, err = capsys.readouterr()
+        if check_code is not None:
+            assert code == check_code, (code, out, err)
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return call
 
 
 def assert_one_line_error(proc, pattern, code=2):
@@ -135,8 +156,8 @@ def test_train_info_predict_regression(tmp_path, regression_csv):
     assert mse < 0.01
 
 
-def test_train_predict_text_labels(tmp_path, labels_csv):
-    proc = run("train", labels_csv, "--target", "colour", "--hidden", "8", "--epochs", "60",
+def test_train_predict_text_labels(tmp_path, labels_csv, call):
+    proc = call("train", labels_csv, "--target", "colour", "--hidden", "8", "--epochs", "60",
                "--lr", "1", "--validation-split", "0.2", "--patience", "10", "--plot", "c.png",
                "--out", "m.npz", cwd=tmp_path)
     assert "classifier over 3 classes: colour" in proc.stdout
@@ -145,11 +166,11 @@ def test_train_predict_text_labels(tmp_path, labels_csv):
     net = fastprop.load(tmp_path / "m.npz")
     assert net.classes.tolist() == ["blue", "green", "red"] and net.n_outputs == 3
 
-    info = run("info", "m.npz", cwd=tmp_path).stdout
+    info = call("info", "m.npz", cwd=tmp_path).stdout
     assert re.search(r"^classes\s+blue, green, red$", info, re.M)
 
     # Predictions to stdout, the label column dropped by name; probabilities on request.
-    proc = run("predict", "m.npz", labels_csv, "--target", "colour", "--proba", cwd=tmp_path)
+    proc = call("predict", "m.npz", labels_csv, "--target", "colour", "--proba", cwd=tmp_path)
     rows = list(csv.reader(proc.stdout.splitlines()))
     assert rows[0] == ["prediction", "p_blue", "p_green", "p_red"] and len(rows) == 151
     with open(labels_csv, newline="") as fh:
@@ -162,26 +183,29 @@ def test_train_predict_text_labels(tmp_path, labels_csv):
 
     # Only the features: exactly the model's inputs.
     features = write_csv(tmp_path / "new.csv", ["x", "y"], [(0.2, -0.1), (9.5, 0.3)])
-    proc = run("predict", "m.npz", features, "--out", "p.csv", cwd=tmp_path)
+    proc = call("predict", "m.npz", features, "--out", "p.csv", cwd=tmp_path)
     assert (tmp_path / "p.csv").read_text() == "prediction\nred\ngreen\n"
     assert proc.stderr == ""
 
     # The training file without --target has one column too many.
-    proc = run("predict", "m.npz", labels_csv, cwd=tmp_path, check_code=None)
+    proc = call("predict", "m.npz", labels_csv, cwd=tmp_path, check_code=None)
     assert_one_line_error(proc, r"gives 3 feature columns but the model takes 2 inputs; name "
                           r"the target columns to drop with --target")
+    proc = call("predict", "m.npz", labels_csv, "--target", "colour", "--out", "nodir/p.csv",
+                cwd=tmp_path, check_code=None)
+    assert_one_line_error(proc, r"cannot write nodir/p\.csv: No such file or directory")
 
 
-def test_train_npz_integer_labels_quiet(tmp_path):
+def test_train_npz_integer_labels_quiet(tmp_path, call):
     rng = np.random.default_rng(2)
     X = rng.uniform(0, 1, (60, 3))
     y = (X[:, 0] > 0.5).astype(np.int64)
     np.savez(tmp_path / "d.npz", X=X, Y=y)
-    proc = run("train", "d.npz", "--epochs", "5", "--quiet", "--out", "m.npz", cwd=tmp_path)
+    proc = call("train", "d.npz", "--epochs", "5", "--quiet", "--out", "m.npz", cwd=tmp_path)
     assert proc.stdout == "" and proc.stderr == ""
     net = fastprop.load(tmp_path / "m.npz")
     assert net.classes.tolist() == [0, 1] and net.n_outputs == 1
-    proc = run("predict", "m.npz", "d.npz", "--quiet", cwd=tmp_path)
+    proc = call("predict", "m.npz", "d.npz", "--quiet", cwd=tmp_path)
     assert proc.stdout.splitlines()[0] == "prediction"
     assert set(proc.stdout.splitlines()[1:]) <= {"0", "1"}
 
@@ -227,35 +251,38 @@ def bad_files(tmp_path):
     ],
     ids=lambda v: "-".join(v) if isinstance(v, list) else None,
 )
-def test_errors_are_one_line(bad_files, args, pattern):
+def test_errors_are_one_line(bad_files, call, args, pattern):
+    assert_one_line_error(call(*args, cwd=bad_files, check_code=None), pattern)
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [(["train", "missing.csv"], r"missing\.csv: no such file"),
+     (["train", "ok.csv", "--mode", "fast"], r"argument --mode: invalid choice: 'fast'")],
+    ids=["missing-file", "bad-option"],
+)
+def test_errors_in_a_subprocess(bad_files, args, pattern):
     assert_one_line_error(run(*args, cwd=bad_files, check_code=None), pattern)
 
 
-def test_debug_shows_the_traceback(bad_files):
-    proc = run("train", "text.csv", "--debug", cwd=bad_files, check_code=2)
+def test_debug_shows_the_traceback(bad_files, call):
+    proc = call("train", "text.csv", "--debug", cwd=bad_files, check_code=2)
     assert "Traceback (most recent call last)" in proc.stderr
     assert proc.stderr.rstrip().endswith("non-numeric value 'x7' in column 'b'")
 
 
-def test_library_validation_message_reaches_the_user(bad_files):
+def test_library_validation_message_reaches_the_user(bad_files, call):
     # --tol is passed through to fit, whose own check names the argument.
-    proc = run("train", "ok.csv", "--tol", "-1", cwd=bad_files, check_code=None)
+    proc = call("train", "ok.csv", "--tol", "-1", cwd=bad_files, check_code=None)
     assert_one_line_error(proc, r"tol must be a finite number >= 0 or None; got -1\.0")
 
 
-def test_divergence_is_one_line_with_exit_code_1(bad_files):
+def test_divergence_is_one_line_with_exit_code_1(bad_files, call):
     # Inputs and a learning rate whose product overflows float64 in the first update.
-    proc = run("train", "huge.csv", "--lr", "1e200", "--hidden", "none", "--scale", "none",
+    proc = call("train", "huge.csv", "--lr", "1e200", "--hidden", "none", "--scale", "none",
                "--loss", "bce", "--epochs", "3", cwd=bad_files, check_code=None)
     assert_one_line_error(proc, r"training diverged in epoch \d+.*try a smaller lr", code=1)
     assert not (bad_files / "model.npz").exists()
-
-
-def test_unwritable_predictions(tmp_path, labels_csv):
-    run("train", labels_csv, "--target", "0", "--epochs", "2", "--quiet", cwd=tmp_path)
-    proc = run("predict", "model.npz", labels_csv, "--target", "colour", "--out",
-               "nodir/p.csv", cwd=tmp_path, check_code=None)
-    assert_one_line_error(proc, r"cannot write nodir/p\.csv: No such file or directory")
 
 
 # --- Ctrl-C -------------------------------------------------------------------------------------
