@@ -132,6 +132,33 @@ def test_classifier_warm_start_continues(iris):
         clf.fit(X, np.where(y == 2, 5, y))
 
 
+def test_early_stopping_keeps_the_best_epoch(iris):
+    X, y = iris
+    clf = FastpropClassifier(
+        hidden=(8,), epochs=500, early_stopping=True, validation_fraction=0.2,
+        n_iter_no_change=5, random_state=0,
+    ).fit(X, y)
+    curve = clf.validation_loss_curve_
+    assert clf.n_iter_ < 500 and len(curve) == len(clf.loss_curve_) == clf.n_iter_
+    # Stopped after 5 epochs without a lower validation loss.
+    assert int(np.argmin(curve)) == clf.n_iter_ - 6
+    # partial_fit has no held-out rows: it trains one epoch on what it is given.
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == len(curve) + 1
+
+
+def test_scale_standardises_raw_inputs():
+    X, y = load_iris(return_X_y=True)
+    clf = FastpropClassifier(hidden=(8,), epochs=100, scale="standard", random_state=0)
+    clf.fit(X, y)
+    scaler = clf.network_.scaler
+    assert scaler is not None and clf.score(X, y) > 0.9
+    clf.partial_fit(X, y)  # continuing keeps the scaler fitted by fit
+    assert clf.network_.scaler is scaler
+    with pytest.raises(ValueError, match="scale must be None or one of"):
+        FastpropClassifier(scale="log").fit(X, y)
+
+
 # --- regressor -----------------------------------------------------------------------
 
 
@@ -190,7 +217,7 @@ def test_pipeline_and_cross_val_score():
 def test_grid_search_in_two_processes(regression):
     X, y = regression
     search = GridSearchCV(
-        FastpropRegressor(hidden=(8,), epochs=50, random_state=0),
+        FastpropRegressor(hidden=(8,), epochs=50, random_state=0, threads=1),
         {"lr": [0.5, 2.0], "mode": ["minibatch", "batch"]},
         cv=2,
         n_jobs=2,
@@ -267,6 +294,7 @@ def test_float32_data_trains_in_float32(iris):
         ({"hidden": (0,)}, ValueError, "hidden layer widths must be >= 1"),
         ({"loss": "hinge"}, ValueError, "loss must be one of"),
         ({"dtype": np.int32}, TypeError, "dtype must be float32 or float64"),
+        ({"threads": 0}, ValueError, "threads must be between 1 and"),
     ],
 )
 def test_bad_parameters_are_named(params, error, match, iris):

@@ -61,6 +61,7 @@ class _FastpropEstimator(BaseEstimator):
         n_iter_no_change=10,
         warm_start=False,
         dtype=None,
+        threads=None,
     ):
         self.hidden = hidden
         self.mode = mode
@@ -79,6 +80,7 @@ class _FastpropEstimator(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
         self.dtype = dtype
+        self.threads = threads
 
     # --- subclass hooks ------------------------------------------------------------
 
@@ -113,6 +115,7 @@ class _FastpropEstimator(BaseEstimator):
             mode=self.mode, batch_size=self.batch_size, lr=self.lr, tol=self.tol,
             loss=self._default_loss if self.loss is None else self.loss,
             reduction=self.reduction, shuffle=self.shuffle, init=self.init,
+            threads=self.threads,
         )
         if self.scale is not None:
             options["scale"] = self.scale
@@ -260,6 +263,10 @@ class FastpropClassifier(ClassifierMixin, _FastpropEstimator):
         ``fit`` continues training the fitted network instead of a new one.
     dtype : {None, float32, float64}, default=None
         None: float32 for float32 X, float64 otherwise.
+    threads : int or None, default=None
+        Threads for mini-batch and full-batch gradients (None: all of
+        Numba's pool); the result does not depend on it. Set 1 when a
+        search already runs estimators in parallel (``n_jobs``).
 
     Attributes
     ----------
