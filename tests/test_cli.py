@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 import fastprop
+from fastprop import cli
 from fastprop.cli import main
 
 TIMEOUT = 300  # generous: the first fit in a fresh Numba cache compiles the kernels
@@ -298,7 +299,7 @@ def test_sigint_saves_a_loadable_model(tmp_path):
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "fastprop", "train", "big.csv", "--mode", "sgd", "--epochs",
-         "1000000", "--hidden", "16", "--out", "m.npz"],
+         "1000000", "--hidden", "32", "--out", "m.npz"],
         cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
         env={**os.environ, "COLUMNS": "200"},
     )
@@ -339,4 +340,38 @@ def test_sigint_saves_a_loadable_model(tmp_path):
     assert "Traceback" not in err
     net = fastprop.load(tmp_path / "m.npz")
     assert 2 <= len(net.history) < 1000000
-    assert net.layer_sizes == (8, 16, 1)
+    assert net.layer_sizes == (8, 32, 1)
+
+
+def test_stop_request_polled_then_at_once(capsys):
+    with cli._StopRequest(polled=True) as stop:
+        stop._handle(signal.SIGINT, None)  # the first Ctrl-C only asks
+        assert stop.requested
+        assert "stopping after this epoch (Ctrl-C again to stop at once)" in capsys.readouterr().err
+        with pytest.raises(KeyboardInterrupt):
+            stop._handle(signal.SIGINT, None)
+    with cli._StopRequest(polled=False) as stop:  # fit's fast path: interrupt it at once
+        with pytest.raises(KeyboardInterrupt):
+            stop._handle(signal.SIGINT, None)
+        assert stop.requested
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    ("extra", "polled"),
+    [([], False), (["--validation-split", "0.5"], True), (["--patience", "3"], True)],
+)
+def test_tiny_fits_keep_the_fast_path(bad_files, call, monkeypatch, extra, polled):
+    # A callback costs fit its many-epochs-per-call path: only when it measures anyway
+    # (validation, patience) or when a visible bar is worth it (not here: no terminal).
+    seen = {}
+    real_fit = fastprop.fit
+
+    def spy(*args, **kwargs):
+        seen["callback"] = kwargs["callback"]
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(fastprop, "fit", spy)
+    call("train", "ok.csv", "--epochs", "3", "--quiet", *extra, cwd=bad_files)
+    assert (seen["callback"] is not None) == polled
+    assert len(fastprop.load(bad_files / "model.npz").history) == 3

@@ -402,13 +402,18 @@ def _demo_plot(networks, path, quiet):
 
 
 class _StopRequest:
-    """SIGINT handler for training: the first Ctrl-C asks fit to stop after this epoch.
+    """SIGINT handler for training: Ctrl-C stops fit after the current epoch.
 
-    A second Ctrl-C raises KeyboardInterrupt at once, which fit also turns
-    into a clean stop (the network keeps its weights).
+    With a callback (``polled=True``) the first Ctrl-C only sets ``requested``
+    and the callback asks fit to stop once the epoch ends; a second one raises
+    KeyboardInterrupt at once. Without a callback (fit's fast path, many
+    epochs per compiled call) the first Ctrl-C raises KeyboardInterrupt, which
+    fit turns into a clean stop as soon as the compiled call returns. Either
+    way the network keeps its weights (the best ones with patience).
     """
 
-    def __init__(self):
+    def __init__(self, polled):
+        self.polled = polled
         self.requested = False
         self.previous = None
 
@@ -421,11 +426,25 @@ class _StopRequest:
         return False
 
     def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
+        first = not self.requested
         self.requested = True
-        _say(f"\n{PROG}: stopping after this epoch (Ctrl-C again to stop at once)",
-             stream=sys.stderr)
+        if first and self.polled:
+            _say(f"\n{PROG}: stopping after this epoch (Ctrl-C again to stop at once)",
+                 stream=sys.stderr)
+            return
+        raise KeyboardInterrupt
+
+
+# A progress bar needs a callback, and a callback makes fit run one compiled
+# call per epoch, which costs ~0.1 ms of Python per epoch. Below this many
+# rows x parameters an epoch is shorter than that: the fit runs on the fast
+# path without a bar (it is over in moments anyway).
+BAR_MIN_WORK = 250_000
+
+
+def _n_params(n_inputs, hidden, n_outputs):
+    sizes = (n_inputs, *hidden, n_outputs)
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
 
 def _training_targets(table, classify, source):
@@ -459,8 +478,21 @@ def run_train(args):
         raise UsageError(f"--out {args.out}: directory {out_dir} does not exist")
     if args.plot is not None:
         _check_plotting()
+    # Validation or patience make fit measure after every epoch anyway: the bar is free.
+    per_epoch = args.validation_split is not None or args.patience is not None
+    if classify:
+        n_classes = np.unique(Y).size
+        n_outputs = 1 if n_classes == 2 else n_classes
+    else:
+        n_outputs = Y.shape[1]
+    work = table.X.shape[0] * _n_params(table.X.shape[1], args.hidden, n_outputs)
     bar = None if args.quiet else ProgressBar(args.epochs)
-    with _StopRequest() as stop:
+    if bar is not None and not (per_epoch or work >= BAR_MIN_WORK):
+        bar.enabled = False
+    polled = per_epoch or (bar is not None and bar.enabled)
+    with _StopRequest(polled) as stop, warnings.catch_warnings():
+        # fit's own notice of a Ctrl-C; ours below says where the model went.
+        warnings.filterwarnings("ignore", "training interrupted", UserWarning)
         rec = _Recorder(bar, stop)
         try:
             net = fit(
@@ -468,8 +500,12 @@ def run_train(args):
                 lr=args.lr, epochs=args.epochs, tol=args.tol, loss=loss, seed=args.seed,
                 dtype=args.dtype, classify=classify,
                 scale=None if args.scale == "none" else args.scale,
-                validation_split=args.validation_split, patience=args.patience, callback=rec,
+                validation_split=args.validation_split, patience=args.patience,
+                callback=rec if polled else None,
             )
+        except KeyboardInterrupt:
+            _error("interrupted before training began; nothing was saved")
+            return EXIT_INTERRUPTED
         finally:
             if bar is not None:
                 bar.close()

@@ -5,7 +5,7 @@
 redraws one line on stderr with the epoch, the training and validation loss,
 samples per second and the estimated time left:
 
-    epoch   40/200 [######..................]  loss 0.04123  val 0.05012  81,234 samples/s  ETA 0:12
+    epoch  40/200 [####................] ETA 0:12  loss 0.04123  val 0.05012  81,234 samples/s
 
 It draws only on a terminal (``stream.isatty()``), so logs and pipes stay
 clean, and at most every ``min_interval`` seconds, so a fit of thousands of
@@ -53,7 +53,7 @@ class ProgressBar:
         Returns seconds (``time.monotonic``); replaceable in tests.
     """
 
-    BAR_WIDTH = 24
+    BAR_WIDTH = 20
 
     def __init__(self, epochs=None, *, stream=None, enabled=None, min_interval=0.1,
                  clock=time.monotonic):
@@ -91,26 +91,28 @@ class ProgressBar:
         return None
 
     def render(self, epoch, logs, total=None):
-        """The status line for ``epoch`` (1-based) with ``logs`` from ``fit``."""
+        """The status line for ``epoch`` (1-based) with ``logs`` from ``fit``.
+
+        The most useful figures come first, so a narrow terminal cuts the least.
+        """
         parts = []
         if total:
             done = min(1.0, epoch / total)
             filled = int(done * self.BAR_WIDTH)
             bar = "#" * filled + "." * (self.BAR_WIDTH - filled)
-            parts.append(f"epoch {epoch:>{len(str(total))}}/{total} [{bar}]")
+            left = max(0, total - epoch)
+            eta = format_seconds(left * (self.seconds_per_epoch or 0.0))
+            parts.append(f"epoch {epoch:>{len(str(total))}}/{total} [{bar}] ETA {eta}")
         else:
             parts.append(f"epoch {epoch}")
         for key, label in (("loss", "loss"), ("val_loss", "val"), ("val_accuracy", "val acc")):
             value = logs.get(key)
             if value is not None and math.isfinite(value):
-                parts.append(f"{label} {value:.2%}" if key.endswith("accuracy") else
-                             f"{label} {value:.5g}")
+                parts.append(f"{label} {value:.1%}" if key.endswith("accuracy") else
+                             f"{label} {value:.4g}")
         rate = logs.get("samples_per_s")
         if rate is not None and math.isfinite(rate):
             parts.append(f"{rate:,.0f} samples/s")
-        if total:
-            left = max(0, total - epoch)
-            parts.append(f"ETA {format_seconds(left * (self.seconds_per_epoch or 0.0))}")
         return "  ".join(parts)
 
     def _write(self, line):
