@@ -4,8 +4,18 @@ Kernel-vs-reference agreement is checked with ``assert_close``: float64 to
 rounding, float32 to what 24-bit arithmetic allows after a few epochs.
 """
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Hypothesis profiles for the property and fuzz tests: "ci" (default) is small and
+# derandomized, so CI is bounded and repeatable; "long" searches much further, on
+# demand: FASTPROP_HYPOTHESIS_PROFILE=long python -m pytest tests/test_properties.py
+settings.register_profile("ci", max_examples=25, derandomize=True, deadline=None, database=None)
+settings.register_profile("long", max_examples=2000, deadline=None, database=None)
+settings.load_profile(os.environ.get("FASTPROP_HYPOTHESIS_PROFILE", "ci"))
 
 # rtol, atol per dtype: the one place tolerances are defined.
 TOLERANCES = {
