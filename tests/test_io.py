@@ -421,6 +421,51 @@ def test_huge_declared_layer_is_not_allocated(saved):
         fastprop.load(path)
 
 
+def test_lying_zip_directory_is_not_trusted(saved):
+    """A stored member whose directory entry claims 400 MB is refused before allocation."""
+    _, path = saved
+    rewrite(path, layer_sizes=np.array([5000, 10_000, 2]),
+            scaler_shift=np.zeros(5000), scaler_scale=np.ones(5000))
+    entries = entries_of(path)
+    header = _npy_header((5000, 10_000))
+    with zipfile.ZipFile(path, "w") as zf:
+        for key, value in entries.items():
+            if key == "W_0":
+                zf.writestr("W_0.npy", header + b"\0" * 64)
+            else:
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, value)
+                zf.writestr(key + ".npy", buf.getvalue())
+    data = bytearray(path.read_bytes())
+    # Central directory entry of W_0.npy: uncompressed size at offset 24.
+    at = data.index(b"PK\x01\x02")
+    while data[at + 46 : at + 46 + 7] != b"W_0.npy":
+        at = data.index(b"PK\x01\x02", at + 4)
+    data[at + 24 : at + 28] = (len(header) + 400_000_000).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="'W_0.npy' claims 400000.* bytes, more than its"):
+        fastprop.load(path)
+
+
+def test_other_compression_methods_rejected(saved):
+    _, path = saved
+    entries = entries_of(path)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_BZIP2) as zf:
+        for key, value in entries.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, value)
+            zf.writestr(key + ".npy", buf.getvalue())
+    with pytest.raises(ValueError, match="compression method 12; only stored and deflated"):
+        fastprop.load(path)
+
+
+def test_compressed_npz_loads(saved):
+    net, path = saved
+    entries = entries_of(path)
+    np.savez_compressed(path, **entries)
+    assert_same(net, fastprop.load(path))
+
+
 def test_unsupported_npy_version_rejected(saved):
     _, path = saved
     entries = entries_of(path)

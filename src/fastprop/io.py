@@ -60,6 +60,9 @@ FIXED_ENTRIES = (
 FLOAT_NAMES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 # Kinds of label dtype a classifier may have: bool, int, uint, float, str.
 LABEL_KINDS = "biufU"
+# Deflate never expands data more than about 1032-fold: a member cannot hold
+# more than this many bytes per compressed byte, whatever its header claims.
+MAX_DEFLATE_RATIO = 1032
 
 # What a damaged zip or .npy can raise while being read; all mean "corrupt".
 _CORRUPT = (
@@ -348,9 +351,10 @@ def load(path):
             what = "an empty file" if not magic else "not an .npz (zip) archive"
             raise ValueError(f"cannot load {path!r}: not a fastprop network ({what})")
         fh.seek(0)
+        size = os.fstat(fh.fileno()).st_size
         try:
             with zipfile.ZipFile(fh) as zf:
-                return _build(_read_entries(zf))
+                return _build(_read_entries(zf, size))
         except _BadFile as exc:
             raise ValueError(f"cannot load {path!r}: {exc}") from None
         except _CORRUPT as exc:
@@ -360,12 +364,24 @@ def load(path):
             ) from exc
 
 
-def _read_entries(zf):
+def _read_entries(zf, archive_size):
     """Every entry of the archive, each checked by its header before it is read."""
     infos = {}
     for info in zf.infolist():
         if not info.filename.endswith(".npy"):
             raise _BadFile(f"not a fastprop network: unexpected member {info.filename!r}")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _BadFile(
+                f"member {info.filename!r} uses zip compression method {info.compress_type}; "
+                "only stored and deflated members are read"
+            )
+        # The sizes in the zip directory are claims too: bound them by the file.
+        ratio = MAX_DEFLATE_RATIO if info.compress_type == zipfile.ZIP_DEFLATED else 1
+        if info.file_size > ratio * min(info.compress_size, archive_size):
+            raise _BadFile(
+                f"member {info.filename!r} claims {info.file_size} bytes, more than its "
+                f"{info.compress_size} stored bytes can hold"
+            )
         key = info.filename[:-4]
         if key in infos:
             raise _BadFile(f"entry {key!r} appears twice")
