@@ -16,6 +16,18 @@ from hypothesis import settings
 settings.register_profile("ci", max_examples=25, derandomize=True, deadline=None, database=None)
 settings.register_profile("long", max_examples=2000, deadline=None, database=None)
 settings.load_profile(os.environ.get("FASTPROP_HYPOTHESIS_PROFILE", "ci"))
+LONG = os.environ.get("FASTPROP_HYPOTHESIS_PROFILE") == "long"
+
+# Figures that tests report (fuzz cases tried, kills run, models lost), printed at the
+# end of the run so that they can be quoted: ``REPORT.append("fuzz: ...")``.
+REPORT = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORT:
+        terminalreporter.section("fastprop trust figures")
+        for line in REPORT:
+            terminalreporter.write_line(line)
 
 # rtol, atol per dtype: the one place tolerances are defined.
 TOLERANCES = {

@@ -4,6 +4,7 @@ import numpy as np
 
 from . import kernels
 from .validation import (
+    _as_numeric_array,
     as_inputs,
     as_targets,
     check_dtype,
@@ -111,8 +112,9 @@ class Network:
         ``(n_{l+1},)``, consecutive layers matching. The dtype is the given
         one, else float32 if every array is float32, else float64.
         """
-        weights = [np.asarray(W) for W in weights]
-        biases = [np.asarray(b) for b in biases]
+        # Each array by name, so that a ragged or non-numeric one says which it is.
+        weights = [_as_numeric_array(W, f"weights[{l}]") for l, W in enumerate(weights)]
+        biases = [_as_numeric_array(b, f"biases[{l}]") for l, b in enumerate(biases)]
         if len(weights) == 0 or len(weights) != len(biases):
             raise ValueError(
                 f"weights and biases must be non-empty lists of equal length; "
@@ -183,6 +185,13 @@ class Network:
         kernels.predict_into(
             X, self.params, self._sizes, self._offsets, out, ws.acts, ws.act_off, ws.chunk
         )
+        # Finite weights and inputs give finite outputs unless a sum overflows to
+        # inf - inf (inputs near the dtype's max): never hand back NaN silently.
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"X has values so large that the network's sums overflow {self.dtype.name}; "
+                "scale X"
+            )
         return out
 
     def loss(self, X, Y, loss="mse", reduction="mean"):
@@ -256,6 +265,11 @@ def gradients(network, X, Y, *, loss="mse", reduction="mean"):
         X, Y, order, 0, n, network.params, network._sizes, network._offsets, grad,
         ws.acts, ws.deltas, ws.scratch, ws.act_off, ws.chunk, LOSS_CODES[loss],
     )
+    if not (np.isfinite(total) and np.isfinite(grad).all()):
+        raise ValueError(
+            f"the loss or its gradient overflowed {network.dtype.name}: X or Y hold values "
+            "too large; scale X and bring Y into [0, 1]"
+        )
     if reduction == "mean":
         total /= n
         grad /= n

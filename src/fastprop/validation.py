@@ -5,6 +5,7 @@ kernels assume what is checked here: C-contiguous, finite, one float dtype.
 """
 
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -56,10 +57,19 @@ def check_int(name, value, minimum):
     return int(value)
 
 
+def _as_float(name, value):
+    """A real number (int, Fraction, NumPy scalar...) as a float; too big a one is a ValueError."""
+    try:
+        return float(value)
+    except OverflowError as exc:
+        raise ValueError(f"{name} is beyond the float64 range; got {str(value)[:30]}...") from exc
+
+
 def check_positive_real(name, value, dtype=np.float64):
     """A finite number > 0 that stays finite in ``dtype``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = _as_float(name, value)
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {value}")
     if value > float(np.finfo(dtype).max):
@@ -72,6 +82,7 @@ def check_tol(tol):
         return None
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
         raise TypeError(f"tol must be a real number or None; got {type(tol).__name__} {tol!r}")
+    tol = _as_float("tol", tol)
     if not np.isfinite(tol) or tol < 0:
         raise ValueError(f"tol must be a finite number >= 0 or None; got {tol}")
     return float(tol)
@@ -100,7 +111,16 @@ def check_layer_sizes(sizes, name="layer_sizes"):
             raise ValueError(f"{name} must all be >= 1 (no zero-width layer); got {sizes!r}")
     if len(sizes) < 2:
         raise ValueError(f"{name} needs an input and an output size; got {sizes!r}")
-    return tuple(int(s) for s in sizes)
+    sizes = tuple(int(s) for s in sizes)
+    # Offsets into the flat buffer are int64 and its bytes must be addressable: past
+    # that NumPy would fail with an OverflowError or a message that names nothing.
+    total = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=False))
+    if total * 8 > sys.maxsize:
+        raise ValueError(
+            f"{name} {sizes!r} need about 10^{len(str(total)) - 1} parameters, "
+            "more than can be addressed"
+        )
+    return sizes
 
 
 def check_hidden(hidden):
