@@ -145,6 +145,9 @@ def test_early_stopping_keeps_the_best_epoch(iris):
     # partial_fit has no held-out rows: it trains one epoch on what it is given.
     clf.partial_fit(X, y)
     assert clf.n_iter_ == len(curve) + 1
+    # A new fit without early stopping leaves no validation curve behind.
+    clf.set_params(early_stopping=False, epochs=3).fit(X, y)
+    assert not hasattr(clf, "validation_loss_curve_")
 
 
 def test_scale_standardises_raw_inputs():

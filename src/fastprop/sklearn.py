@@ -199,9 +199,10 @@ class _FastpropEstimator(BaseEstimator):
         self.n_outputs_ = network.n_outputs
         self.loss_curve_ = list(network.history)
         self.n_iter_ = len(network.history)
-        metrics = getattr(network, "metrics", {})
-        if "val_loss" in metrics:
-            self.validation_loss_curve_ = list(metrics["val_loss"])
+        if "val_loss" in network.metrics:
+            self.validation_loss_curve_ = list(network.metrics["val_loss"])
+        else:  # nothing left over from an earlier fit with early stopping
+            self.__dict__.pop("validation_loss_curve_", None)
 
     # --- fitted attributes -------------------------------------------------------
 
@@ -217,10 +218,9 @@ class _FastpropEstimator(BaseEstimator):
         check_is_fitted(self)
         return self.network_.biases
 
-    def _outputs(self, X):
+    def _inputs(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.network_.predict(X)
+        return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
 
 
 class FastpropClassifier(ClassifierMixin, _FastpropEstimator):
@@ -349,15 +349,13 @@ class FastpropClassifier(ClassifierMixin, _FastpropEstimator):
         return self._train(X, y, 1, keep=True, partial=True, classes=classes)
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), rows summing to 1."""
-        p = self._outputs(X)
-        if p.shape[1] == 1:
-            return np.hstack([1 - p, p])
-        total = p.sum(axis=1, keepdims=True)
-        # float32 sigmoids of very negative inputs can all round to 0.
-        empty = total[:, 0] == 0
-        p[empty], total[empty] = 1, p.shape[1]
-        return p / total
+        """Class probabilities, shape (n_samples, n_classes), rows summing to 1.
+
+        Two classes: ``[1 - p, p]`` from the one output p; k classes: the k
+        outputs divided by their sum (``Network.predict_proba``).
+        """
+        X = self._inputs(X)  # first: NotFittedError before any fitted attribute is read
+        return self.network_.predict_proba(X)
 
     def predict_log_proba(self, X):
         """Natural log of ``predict_proba``."""
@@ -442,6 +440,7 @@ class FastpropRegressor(RegressorMixin, _FastpropEstimator):
 
     def predict(self, X):
         """Predicted targets: shape (n_samples,) for a 1-d y in fit, else (n_samples, n_outputs)."""
-        out = self._outputs(X).astype(np.float64)
+        X = self._inputs(X)
+        out = self.network_.predict(X).astype(np.float64)
         y = (out - self.y_offset_) / self.y_scale_
         return y.ravel() if y.shape[1] == 1 and self._y_1d else y
