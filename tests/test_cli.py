@@ -237,6 +237,10 @@ def bad_files(tmp_path):
          r"has 3"),
         (["train", "empty.csv"], r"empty\.csv: the file is empty"),
         (["train", "labels.csv", "--regress"], r"target column 'y' of labels\.csv holds text"),
+        (["train", "ok.csv", "--target", "a,b", "--classify"],
+         r"--classify needs one target column; ok\.csv gives 2 \('a', 'b'\)"),
+        (["train", "labels.csv", "--classify", "--regress"],
+         r"argument --regress: not allowed with argument --classify"),
         (["train", "ok.csv", "--mode", "fast"], r"argument --mode: invalid choice: 'fast'"),
         (["train", "ok.csv", "--hidden", "64,x"], r"argument --hidden: expected layer widths"),
         (["train", "ok.csv", "--epochs", "0"], r"argument --epochs: must be >= 1; got 0"),
@@ -375,3 +379,31 @@ def test_tiny_fits_keep_the_fast_path(bad_files, call, monkeypatch, extra, polle
     call("train", "ok.csv", "--epochs", "3", "--quiet", *extra, cwd=bad_files)
     assert (seen["callback"] is not None) == polled
     assert len(fastprop.load(bad_files / "model.npz").history) == 3
+
+
+def test_without_matplotlib_the_demo_says_how_to_get_the_png(tmp_path, monkeypatch, capsys):
+    # A plain `pip install .` has no matplotlib: the demo still prints its table
+    # (run_demo plots last) and then says how to get the PNG, without failing.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    cli._demo_plot({}, tmp_path / "demo.png", quiet=False)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == ("fastprop: no loss-curve PNG: matplotlib is not installed "
+                   "(pip install 'fastprop[plot]')\n")
+    assert not (tmp_path / "demo.png").exists()
+
+
+def test_without_matplotlib_train_plot_is_refused_before_training(bad_files, call, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    proc = call("train", "ok.csv", "--plot", "c.png", cwd=bad_files, check_code=None)
+    assert_one_line_error(proc, r"--plot needs matplotlib, which is not installed: pip install "
+                          r"'fastprop\[plot\]'")
+    assert not (bad_files / "model.npz").exists()
+
+
+def test_proba_needs_a_classifier(bad_files, call):
+    call("train", "ok.csv", "--epochs", "1", "--quiet", cwd=bad_files)
+    proc = call("predict", "model.npz", "ok.csv", "--target", "y", "--proba", cwd=bad_files,
+                check_code=None)
+    assert_one_line_error(proc, r"--proba needs a classifier; this model does regression")
