@@ -6,7 +6,9 @@ growing number of rows, prints per epoch: the wall time of one
 thread each), the compute time of the busiest worker, and the communication
 overhead (step time minus that compute time: scheduling, sending the weights,
 the tree reduction of the gradients, the update on the client); beside it
-the single-process ``fastprop`` batch epoch on one thread.
+the single-process ``fastprop`` batch epoch on one thread (``Trainer``), and
+the same process running the workers' kernel (``partition_gradient``) on all
+rows plus the update. Speed-up is against the ``Trainer`` epoch.
 
 The data are generated on the workers (``dask.array.random``), so the client
 never holds them; the single-process run generates its own copy.
@@ -15,17 +17,26 @@ never holds them; the single-process run generates its own copy.
     python asv_bench/distributed_scaling.py --rows 10000 --epochs 3
 """
 
-import argparse
-import inspect
-import statistics
-import time
+import os
 
-import dask.array as da
-import numpy as np
-from distributed import Client, LocalCluster
+# One BLAS thread in this process too, as Dask's nanny sets for its workers:
+# the single-process figure is then one core, like one worker. (Measured here
+# on a busy 2-core machine: OpenBLAS with its default threads made the
+# 10k-row epoch 10x slower.)
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import fastprop
-from fastprop import distributed as fd
+import argparse  # noqa: E402
+import inspect  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import dask.array as da  # noqa: E402
+import numpy as np  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+import fastprop  # noqa: E402
+from fastprop import distributed as fd  # noqa: E402
 
 N_IN, N_OUT = 784, 10
 
@@ -47,12 +58,17 @@ def local_epoch(n, hidden, epochs):
     kw = {"threads": 1} if "threads" in inspect.signature(fastprop.Trainer).parameters else {}
     trainer = fastprop.Trainer(net, X, Y, mode="batch", lr=1.0, shuffle=False, **kw)
     trainer.epoch()  # compile / load, first touch
-    times = []
+    times, same_kernel = [], []
     for _ in range(epochs):
         t0 = time.perf_counter()
         trainer.epoch()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        # The kernel the workers run, on all rows in this process, and the update.
+        t0 = time.perf_counter()
+        _, grad = fd.partition_gradient(net.params, net.layer_sizes, X, Y, "mse")
+        net.params -= (1.0 / n) * grad
+        same_kernel.append(time.perf_counter() - t0)
+    return statistics.median(times), statistics.median(same_kernel)
 
 
 def cluster_epoch(client, n, workers, hidden, epochs):
@@ -71,14 +87,14 @@ def main():
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 40_000, 160_000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--hidden", type=int, nargs="+", default=[32])
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
     hidden = tuple(args.hidden)
 
     fd.warm_kernels()  # fill the Numba cache the workers load from
     results = {}
     for n in args.rows:
-        results[n, 0] = (local_epoch(n, hidden, args.epochs), None)
+        results[n, 0] = local_epoch(n, hidden, args.epochs)
     for w in args.workers:
         with (
             LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
@@ -90,16 +106,16 @@ def main():
 
     sizes = "-".join(str(s) for s in (N_IN, *hidden, N_OUT))
     print(f"\nfull-batch epoch, {sizes} float64, median of {args.epochs} epochs (seconds)\n")
-    head = "| rows | 1 process |"
-    rule = "|---:|---:|"
+    head = "| rows | 1 process: fit | same kernel |"
+    rule = "|---:|---:|---:|"
     for w in args.workers:
         head += f" {w} worker{'s' * (w > 1)}: epoch | compute | overhead | speed-up |"
         rule += "---:|---:|---:|---:|"
     print(head)
     print(rule)
     for n in args.rows:
-        local = results[n, 0][0]
-        line = f"| {n:,} | {local:.3f} |"
+        local, same = results[n, 0]
+        line = f"| {n:,} | {local:.3f} | {same:.3f} |"
         for w in args.workers:
             wall, compute = results[n, w]
             line += f" {wall:.3f} | {compute:.3f} | {wall - compute:.3f} | {local / wall:.2f}x |"

@@ -6,14 +6,17 @@ the worker processes inherit it), so the workers load them from disk.
 """
 
 import dask.array as da
+import joblib
 import numpy as np
 import pytest
-from conftest import assert_close, random_problem
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
+from sklearn.model_selection import GridSearchCV
 
 import fastprop
+from conftest import assert_close, random_problem
 from fastprop import datasets
 from fastprop import distributed as fd
+from fastprop.sklearn import FastpropClassifier
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +133,10 @@ def test_minibatch_unequal_partitions_and_shuffle(client):
     starts = (0, 50)
     for _ in range(3):
         for k in range(3):
-            rows = np.concatenate(
-                [s + np.arange(k * n // 3, (k + 1) * n // 3) for s, n in zip(starts, chunks)]
-            )
+            rows = np.concatenate([
+                s + np.arange(k * n // 3, (k + 1) * n // 3)
+                for s, n in zip(starts, chunks, strict=True)
+            ])
             _, gW, gb = fastprop.gradients(net, X[rows], Y[rows])
             for W, b, dW, db in zip(net.weights, net.biases, gW, gb, strict=True):
                 W -= 1.0 * dW
@@ -223,6 +227,25 @@ def test_sweep_list_dask_input_and_divergence(client):
     assert [r.settings for r in results] == settings[::-1]
     assert results[1].score == np.inf and "diverged" in results[1].error
     assert np.isfinite(results[1].network.params).all()
+
+
+def test_grid_search_under_joblib_dask_backend(client):
+    X, y = datasets.load_digits()
+    X, y = X[:200], y[:200]
+    grid = {"lr": [0.5, 2.0], "hidden": [(8,), (16,)]}
+    est = FastpropClassifier(epochs=5, batch_size=16, random_state=0)
+    serial = GridSearchCV(est, grid, cv=2).fit(X, y)
+    with (
+        get_task_stream(client) as tasks,
+        client.as_current(),
+        joblib.parallel_backend("dask"),
+    ):
+        search = GridSearchCV(est, grid, cv=2, n_jobs=-1).fit(X, y)
+    assert tasks.data, "the fits ran as Dask tasks"
+    assert search.best_params_ == serial.best_params_
+    np.testing.assert_array_equal(
+        search.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
+    )
 
 
 # ---------------------------------------------------------------- errors
