@@ -14,3 +14,6 @@ JIT_OPTIONS = {"nogil": True, "cache": True, "fastmath": FASTMATH}
 # A layer's block goes to BLAS (np.dot) once it costs this many multiply-adds;
 # below it the fused row loops win, since a BLAS call costs ~1 µs to set up.
 BLAS_MIN_MACS = 1 << 15
+
+# A threshold no layer reaches: every layer runs the fused row loops.
+NO_BLAS = 1 << 62

@@ -51,9 +51,9 @@ def block(buf, act_off, sizes, l, m):
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def use_blas(m, n_in, n_out):
+def use_blas(m, n_in, n_out, blas_min_macs):
     """Whether a block of m rows through an (n_in, n_out) layer goes to BLAS."""
-    return m * n_in * n_out >= BLAS_MIN_MACS
+    return m * n_in * n_out >= blas_min_macs
 
 
 @njit(**JIT_OPTIONS)
@@ -63,10 +63,16 @@ def forward_block(theta, sizes, offsets, acts, act_off, m):
     A large layer is one BLAS matrix product followed by one fused
     bias-and-sigmoid pass; a small one runs ``forward_row`` row by row.
     """
+    forward_block_with(theta, sizes, offsets, acts, act_off, m, BLAS_MIN_MACS)
+
+
+@njit(**JIT_OPTIONS)
+def forward_block_with(theta, sizes, offsets, acts, act_off, m, blas_min_macs):
+    """``forward_block`` with layers of at least ``blas_min_macs`` multiply-adds on BLAS."""
     L = sizes.shape[0] - 1
     for l in range(L):
         b = bias(theta, sizes, offsets, l)
-        if use_blas(m, sizes[l], sizes[l + 1]):
+        if use_blas(m, sizes[l], sizes[l + 1], blas_min_macs):
             Z = block(acts, act_off, sizes, l + 1, m)
             np.dot(block(acts, act_off, sizes, l, m), weights(theta, sizes, offsets, l), Z)
             add_bias_sigmoid(Z, b)
@@ -88,7 +94,7 @@ def add_bias_sigmoid(Z, b):
 
 
 @njit(**JIT_OPTIONS)
-def backward_block(theta, sizes, offsets, grad, acts, deltas, scratch, act_off, m):
+def backward_block(theta, sizes, offsets, grad, acts, deltas, scratch, act_off, m, blas_min_macs):
     """Backpropagate the output deltas of the block's ``m`` rows and add their gradient.
 
     ``deltas`` holds the output layer's deltas; hidden deltas are written
@@ -100,7 +106,7 @@ def backward_block(theta, sizes, offsets, grad, acts, deltas, scratch, act_off, 
     for l in range(L - 1, -1, -1):
         n_in, n_out = sizes[l], sizes[l + 1]
         gb = bias(grad, sizes, offsets, l)
-        if use_blas(m, n_in, n_out):
+        if use_blas(m, n_in, n_out, blas_min_macs):
             A = block(acts, act_off, sizes, l, m)
             D = block(deltas, act_off, sizes, l + 1, m)
             if l > 0:
@@ -187,6 +193,22 @@ def add_gradient(
     Returns the summed loss of those samples at the current theta.
     Matches ``reference.gradients`` with ``reduction="sum"``.
     """
+    return add_gradient_with(
+        X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
+        chunk, loss_kind, BLAS_MIN_MACS,
+    )
+
+
+@njit(**JIT_OPTIONS)
+def add_gradient_with(
+    X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
+    chunk, loss_kind, blas_min_macs,
+):
+    """``add_gradient`` with layers of at least ``blas_min_macs`` multiply-adds on BLAS.
+
+    Parts running on Numba's threads pass ``NO_BLAS``: a multi-threaded BLAS
+    called from each of them would put two thread pools on the same cores.
+    """
     L = sizes.shape[0] - 1
     total = 0.0
     for c0 in range(start, stop, chunk):
@@ -196,13 +218,14 @@ def add_gradient(
             x = X[order[c0 + r]]
             for j in range(sizes[0]):
                 a0[j] = x[j]
-        forward_block(theta, sizes, offsets, acts, act_off, m)
+        forward_block_with(theta, sizes, offsets, acts, act_off, m, blas_min_macs)
         for r in range(m):
             total += output_delta_row(
                 row(acts, act_off, sizes, L, r), Y[order[c0 + r]],
                 row(deltas, act_off, sizes, L, r), loss_kind,
             )
-        backward_block(theta, sizes, offsets, grad, acts, deltas, scratch, act_off, m)
+        backward_block(theta, sizes, offsets, grad, acts, deltas, scratch, act_off, m,
+                       blas_min_macs)
     return total
 
 

@@ -17,8 +17,8 @@ the pool. Both give identical results.
 import numpy as np
 from numba import njit, prange
 
-from .config import JIT_OPTIONS
-from .network import add_gradient, all_finite
+from .config import JIT_OPTIONS, NO_BLAS
+from .network import add_gradient, add_gradient_with, all_finite
 
 # Parameters per block of the parallel reduction: large enough to amortise a
 # block's scheduling, small enough to spread a 100k-parameter net over threads.
@@ -55,9 +55,12 @@ def _parts_gradient(
         g = partials[p]
         for i in range(g.shape[0]):
             g[i] = 0
-        part_loss[p] = add_gradient(
+        # Row loops only: BLAS called from every part would start a second
+        # thread pool on the same cores (and the parallel and serial twins
+        # must take the same path to give the same bits).
+        part_loss[p] = add_gradient_with(
             X, Y, order, lo, hi, theta, sizes, offsets, g, part_acts[p], part_deltas[p],
-            part_scratch[p], act_off, chunk, loss_kind,
+            part_scratch[p], act_off, chunk, loss_kind, NO_BLAS,
         )
 
 

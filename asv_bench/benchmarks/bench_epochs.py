@@ -18,6 +18,8 @@ from .harness import (
     DTYPES,
     WORKLOAD_NAMES,
     EpochTiming,
+    build_trainer,
+    epoch_seconds,
     number_for,
     skip_if_too_slow,
     warm_trainer,
@@ -184,3 +186,26 @@ class RatioFullBatch(_Ratio):
 
     def track_ratio_fullbatch(self, workload, dtype):
         return self._ratio()
+
+
+# --- the parallel parts (kernels/parallel.py): one thread vs every thread ------------
+
+
+class TimeThreads(EpochTiming):
+    """Mini-batch 256 and full batch with the batch split into parts, on 1 or all threads.
+
+    Same parts, same bits either way: the ratio of the two is what the
+    thread pool buys (``threads=0`` stands for all of Numba's threads).
+    """
+
+    params = [["digits", "mnist"], DTYPES, ["mb256", "full"], [1, 0]]
+    param_names = ["workload", "dtype", "mode", "threads"]
+
+    def setup(self, workload, dtype, mode, threads):
+        self.trainer = build_trainer("fastprop", mode, workload, dtype, threads or None)
+        self.trainer.epoch()
+        seconds = epoch_seconds(self.trainer)
+        self.number = number_for(seconds)
+
+    def time_epoch(self, workload, dtype, mode, threads):
+        self.trainer.epoch()

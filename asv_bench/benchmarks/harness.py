@@ -84,8 +84,11 @@ class ReferenceTrainer:
         )
 
 
-def build_trainer(impl, mode_label, workload, dtype):
-    """A fresh trainer of ``impl`` ("fastprop" or "reference"); no epoch run yet."""
+def build_trainer(impl, mode_label, workload, dtype, threads=None):
+    """A fresh trainer of ``impl`` ("fastprop" or "reference"); no epoch run yet.
+
+    ``threads``: fastprop's thread count (None: all of Numba's threads).
+    """
     w = WORKLOADS[workload]
     mode, batch_size = MODES[mode_label]
     X, Y = data(workload, np.dtype(dtype))
@@ -93,7 +96,7 @@ def build_trainer(impl, mode_label, workload, dtype):
     if impl == "fastprop":
         return Trainer(
             network, X, Y, mode=mode, batch_size=batch_size or 1, lr=w.lr,
-            shuffle=True, seed=SEED,
+            shuffle=True, seed=SEED, threads=threads,
         )
     return ReferenceTrainer(network, X, Y, mode=mode, batch_size=batch_size, lr=w.lr, seed=SEED)
 

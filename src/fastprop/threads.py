@@ -1,12 +1,12 @@
 """Which threads the kernels run on.
 
-Batches are split into parts that run on Numba's thread pool; large layers
-call BLAS (OpenBLAS) from inside those parts. Two pools on the same cores
-fight (measured here: OpenBLAS with 2 threads under a busy machine ran a
-784-128-64-10 epoch 10x slower than with 1), so while a kernel runs BLAS is
-held to one thread and Numba's pool alone spreads the work. The number of
-parts never depends on the thread count, so results are the same bits for
-any ``threads``.
+Batches split into parts run on Numba's thread pool, with the fused row
+loops only: OpenBLAS called from each part would bring its own pool onto the
+same cores, and OpenBLAS cannot reliably be held to one thread at run time
+(here ``openblas_set_num_threads(1)`` through threadpoolctl still ran 2
+threads, and an unsplit 64-32-10 batch of 256 rows took 8 ms instead of
+20 us on a busy machine). The number of parts never depends on the thread
+count, so results are the same bits for any ``threads``.
 """
 
 import numbers
@@ -19,9 +19,6 @@ import numba
 # Python threads launch parallel kernels at once. A thread that finds the
 # pool busy runs the serial twin instead, with the same result.
 _POOL = threading.Lock()
-
-_blas = None
-
 
 def max_threads():
     """The most threads the kernels can use: Numba's pool size (NUMBA_NUM_THREADS)."""
@@ -41,45 +38,26 @@ def check_threads(threads):
     return int(threads)
 
 
-def _blas_libraries():
-    """threadpoolctl controllers of every BLAS in the process, found once."""
-    global _blas
-    if _blas is None:
-        # Numba's np.dot reaches BLAS through SciPy: load it before looking.
-        import scipy.linalg.cython_blas  # noqa: F401
-        from threadpoolctl import ThreadpoolController
-
-        _blas = ThreadpoolController().select(user_api="blas").lib_controllers
-    return _blas
-
-
 class KernelThreads:
-    """Context for one kernel call: Numba's thread count set, BLAS held to one thread.
+    """Context for one kernel call: Numba's thread count set, the pool held.
 
-    ``parallel`` tells the kernel whether to use the pool (False with one
-    thread, or while another Python thread holds it).
+    ``parallel`` tells the kernel whether to use the pool: False with one
+    thread, for a trainer whose batches are never split (``splits`` False:
+    then entering costs nothing), or while another Python thread holds it.
     """
 
-    def __init__(self, threads, uses_blas):
+    def __init__(self, threads, splits=True):
         self.threads = max_threads() if threads is None else threads
-        self.uses_blas = uses_blas
+        self.use_pool = splits and self.threads > 1
         self.parallel = False
 
     def __enter__(self):
-        self.parallel = self.threads > 1 and _POOL.acquire(blocking=False)
+        self.parallel = self.use_pool and _POOL.acquire(blocking=False)
         if self.parallel:
             numba.set_num_threads(self.threads)  # thread-local in Numba
-        self._restore = []
-        if self.uses_blas:
-            for lib in _blas_libraries():
-                if lib.num_threads != 1:
-                    self._restore.append((lib, lib.num_threads))
-                    lib.set_num_threads(1)
         return self
 
     def __exit__(self, *exc):
-        for lib, n in self._restore:
-            lib.set_num_threads(n)
         if self.parallel:
             _POOL.release()
         return False

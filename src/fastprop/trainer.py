@@ -21,7 +21,6 @@ from .validation import (
     check_tol,
     resolve_dtype,
 )
-from .kernels.config import BLAS_MIN_MACS
 from .kernels.parallel import _n_parts as n_parts
 from .threads import KernelThreads, check_threads
 from .workspace import LOSS_CODES, Workspace
@@ -257,6 +256,9 @@ class Trainer:
     # Fixed numbers, not the thread count, so that results never depend on it.
     MAX_PARTS = 8
     MIN_PART_MACS = 1 << 18
+    # Parts run the fused row loops; above this many weights BLAS on one part
+    # wins (784-128-64-10: ~10x), and BLAS's own threads spread the work.
+    MAX_SPLIT_WEIGHTS = 1 << 14
     # Fewer parts when their workspaces would exceed this (wide networks).
     MAX_PART_BYTES = 256 << 20
 
@@ -275,13 +277,7 @@ class Trainer:
         rows = 2 if mode == "sgd" else self.chunk
         parts = 1 if mode == "sgd" else self._parts(network)
         self.ws = Workspace(network, rows, parts)
-        self.threads = KernelThreads(
-            check_threads(threads),
-            uses_blas=mode != "sgd" and any(
-                self.chunk * n_in * n_out >= BLAS_MIN_MACS
-                for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
-            ),
-        )
+        self.threads = KernelThreads(check_threads(threads), splits=parts > 1)
         self.lr = network.dtype.type(lr)
         self.loss_code = LOSS_CODES[loss]
         self.mean = reduction == "mean"
@@ -294,6 +290,8 @@ class Trainer:
 
     def _parts(self, network):
         """Parts the largest batch is split into, as few as the memory cap requires."""
+        if self.n_weights > self.MAX_SPLIT_WEIGHTS:
+            return 1
         parts = n_parts(self.batch_size, self.n_weights, self.MAX_PARTS, self.MIN_PART_MACS)
         sizes = network.layer_sizes
         largest_W = max(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
