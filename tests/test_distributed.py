@@ -102,6 +102,26 @@ def test_divergence_keeps_last_finite_weights(client, mode):
     assert len(net.history) == 2
 
 
+def test_validation_patience_and_callback_as_in_fastprop_fit(client):
+    X, Y = random_problem(150, 4, 2, seed=17)
+    X_val, Y_val = random_problem(40, 4, 2, seed=18)
+    seen = []
+
+    def callback(epoch, logs):
+        seen.append((epoch, sorted(logs)))
+        return epoch == 9
+
+    kw = dict(hidden=(3,), mode="batch", lr=4.0, epochs=30, seed=0,
+              validation_data=(X_val, Y_val), patience=2)
+    ref = fastprop.fit(X, Y, shuffle=False, callback=lambda e, logs: e == 9, **kw)
+    comp = fd.fit(X, Y, client=client, callback=callback, **kw)
+    assert rel_err(comp.params, ref.params) < 1e-12
+    assert_close(comp.history, ref.history, np.float64)
+    assert_close(comp.metrics["val_loss"], ref.metrics["val_loss"], np.float64)
+    assert len(seen) == len(comp.history) <= 9
+    assert seen[0] == (1, ["epoch_seconds", "epochs", "loss", "samples_per_s", "val_loss"])
+
+
 # ---------------------------------------------------------------- minibatch
 
 
@@ -279,6 +299,15 @@ def test_current_client_is_used(client):
         (dict(timings=()), TypeError, "timings must be a list or None"),
         (dict(network="net"), TypeError, "network must be a fastprop.Network"),
         (dict(network=fastprop.Network((3, 1))), ValueError, "network= takes 3 inputs"),
+        (dict(classify=True), ValueError, "classify=True is not supported"),
+        (dict(scale="standard"), ValueError, "scale='standard' is not supported"),
+        (dict(scale="cube"), ValueError, "scale must be"),
+        (dict(validation_split=0.2), ValueError, "validation_split is not supported"),
+        (dict(patience=0), ValueError, "patience must be >= 1"),
+        (dict(callback=3), TypeError, "callback must be callable"),
+        (dict(mode="average", sync_every=2, patience=3), ValueError, "need sync_every=1"),
+        (dict(validation_data=(np.zeros((3, 5)), np.zeros(3))), ValueError,
+         "validation_data.0. has 5 features but X has 2"),
     ],
 )
 def test_bad_arguments(client, kwargs, error, match):
@@ -307,6 +336,9 @@ def test_bad_data(client):
     with pytest.raises(ValueError, match=r"Y must lie in \[0, 1\] for loss='bce'"):
         fd.fit(da.from_array(X, chunks=(100, 3)), da.from_array(Y * 3, chunks=100),
                client=client, loss="bce")
+    scaled = fastprop.fit(X, Y, scale="standard", epochs=1, seed=0)
+    with pytest.raises(ValueError, match="network= carries a scaler"):
+        fd.fit(X, Y, client=client, network=scaled)
 
 
 @pytest.mark.parametrize(

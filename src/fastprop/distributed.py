@@ -51,6 +51,7 @@ import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -62,7 +63,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "fastprop.distributed needs Dask: pip install 'fastprop[dask]'"
     ) from exc
 
-from . import datasets, kernels
+from . import datasets, fitting, kernels
 from .fitting import encode, targets
 from .network import Network
 from .trainer import CHUNK, DEFAULT_HIDDEN, DivergenceError, Trainer, _check_fits
@@ -434,6 +435,12 @@ def fit(
     seed=None,
     init="xavier",
     dtype=None,
+    classify=False,
+    scale=None,
+    validation_split=None,
+    validation_data=None,
+    patience=None,
+    callback=None,
     sync_every=1,
     local_mode="minibatch",
     timings=None,
@@ -461,6 +468,12 @@ def fit(
         the compute time of the busiest worker. For benchmarks.
     hidden, network, batch_size, lr, epochs, tol, loss, reduction, shuffle, seed, init, dtype
         As in ``fastprop.fit``. ``shuffle`` changes nothing in ``"batch"`` mode.
+    validation_data, patience, callback
+        As in ``fastprop.fit`` (``validation_data`` as arrays on the client);
+        with them the client steps one epoch at a time and measures between
+        epochs. ``mode="average"`` then needs ``sync_every=1``.
+    classify, scale, validation_split
+        Not supported yet: a ValueError says what to do instead.
 
     Returns
     -------
@@ -488,6 +501,28 @@ def fit(
     hidden = check_hidden(hidden)
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+    fitting.check_options(classify, validation_split, validation_data, patience, callback, scale)
+    if classify:
+        raise ValueError(
+            "classify=True is not supported by fastprop.distributed.fit yet; give Y as "
+            "one-hot targets (fastprop.datasets.one_hot) instead"
+        )
+    if scale is not None:
+        raise ValueError(
+            f"scale={scale!r} is not supported by fastprop.distributed.fit yet; scale X "
+            "before (e.g. (X - X.min(0)) / (X.max(0) - X.min(0)) on the Dask array)"
+        )
+    if validation_split is not None:
+        raise ValueError(
+            "validation_split is not supported by fastprop.distributed.fit yet; pass "
+            "validation_data=(X_val, Y_val) instead"
+        )
+    monitor = validation_data is not None or patience is not None or callback is not None
+    if monitor and mode == "average" and sync_every != 1:
+        raise ValueError(
+            f"validation_data, patience and callback act after every epoch: with "
+            f"mode='average' they need sync_every=1; got sync_every={sync_every}"
+        )
     if timings is not None and not isinstance(timings, list):
         raise TypeError(f"timings must be a list or None; got {type(timings).__name__}")
     if network is not None:
@@ -497,6 +532,11 @@ def fit(
             raise ValueError(
                 f"dtype={np.dtype(dtype).name} differs from the network's {network.dtype.name}"
             )
+        if network.scaler is not None:
+            raise ValueError(
+                "network= carries a scaler, which fastprop.distributed.fit cannot apply yet; "
+                "scale X with network.scaler.transform before and continue without it"
+            )
         dt = network.dtype
     else:
         dt = resolve_dtype(dtype, getattr(X, "dtype", None))
@@ -505,24 +545,38 @@ def fit(
     _warm(client)
     data, n_features, n_outputs = _distribute(client, X, Y, dt)
     check_target_range(np.array([data.lo, data.hi]), loss)
-    shapes = (np.empty((0, n_features)), np.empty((0, n_outputs)))
+    shapes = (np.empty((0, n_features), dt), np.empty((0, n_outputs), dt))
     if network is None:
         network = Network((n_features, *hidden, n_outputs), seed=seed, init=init, dtype=dt)
     else:
         _check_fits(network, *shapes, hidden if hidden_given else None)
+    monitoring = fitting.prepare(
+        *shapes, None, None, network, scale=None, validation_split=None,
+        validation_data=validation_data, seed=seed, loss=loss, reduction=reduction,
+    )
 
     entropy = seed if seed is not None else int(np.random.SeedSequence().entropy)
     run = _Run(data, network, lr, loss, reduction == "mean", timings)
+    if mode == "average":
+        settings = dict(
+            mode=local_mode, batch_size=batch_size, lr=lr, loss=loss, reduction=reduction,
+            shuffle=shuffle,
+        )
+
+        def train(first, epochs, tol):
+            run.average(epochs, tol, 1 if monitor else sync_every, settings, entropy, first)
+    else:
+        steps = 1 if mode == "batch" else -(-data.n // batch_size)
+
+        def train(first, epochs, tol):
+            run.descend(epochs, tol, steps, shuffle and mode == "minibatch", entropy, first)
+
+    if monitor:
+        stepper = _Stepper(run, data.n, lambda first: train(first, 1, None))
+        monitoring.train(stepper, epochs, tol, patience, callback)
+        return network
     try:
-        if mode == "average":
-            settings = dict(
-                mode=local_mode, batch_size=batch_size, lr=lr, loss=loss, reduction=reduction,
-                shuffle=shuffle,
-            )
-            run.average(epochs, tol, sync_every, settings, entropy)
-        else:
-            steps = 1 if mode == "batch" else -(-data.n // batch_size)
-            run.descend(epochs, tol, steps, shuffle and mode == "minibatch", entropy)
+        train(0, epochs, tol)
     except KeyboardInterrupt:
         warnings.warn(
             f"training interrupted after {len(network.history)} epochs; "
@@ -530,6 +584,8 @@ def fit(
             UserWarning,
             stacklevel=2,
         )
+    finally:
+        fitting.pad_metrics(network)
     return network
 
 
@@ -587,14 +643,17 @@ class _Run:
             self.net,
         )
 
-    def descend(self, epochs, tol, steps, shuffle, entropy):
-        """Gradient descent, ``steps`` updates per epoch over slices of every partition."""
+    def descend(self, epochs, tol, steps, shuffle, entropy, first=0):
+        """Gradient descent, ``steps`` updates per epoch over slices of every partition.
+
+        ``first`` numbers the first epoch (it picks the shuffles)."""
         data, net = self.data, self.net
         orders = {}
         epoch_total, done = [0.0], [0]
 
         def submit(i, state):
             epoch, k = divmod(i, steps)
+            epoch += first
             if k == 0:
                 orders.pop(epoch - 2, None)
                 orders[epoch] = [
@@ -632,15 +691,17 @@ class _Run:
 
         self._run(epochs * steps, submit, finish)
 
-    def average(self, epochs, tol, sync_every, settings, entropy):
-        """Rounds of local training on every partition, then a size-weighted average."""
+    def average(self, epochs, tol, sync_every, settings, entropy, first=0):
+        """Rounds of local training on every partition, then a size-weighted average.
+
+        ``first`` numbers the first round (it picks the local seeds)."""
         data, net = self.data, self.net
         rounds = [min(sync_every, epochs - e) for e in range(0, epochs, sync_every)]
 
         def submit(r, state):
             results = []
             for j, part in enumerate(data.parts):
-                seed = int(np.random.SeedSequence([entropy, r, j]).generate_state(1)[0])
+                seed = int(np.random.SeedSequence([entropy, first + r, j]).generate_state(1)[0])
                 results.append(data.submit(
                     j, _local_train_task, state, self.sizes, part, settings, seed, rounds[r]
                 ))
@@ -656,6 +717,20 @@ class _Run:
             return tol is not None and losses[-1] <= tol
 
         self._run(len(rounds), submit, finish)
+
+
+class _Stepper:
+    """What ``fitting.Run.train`` drives when fit monitors: one distributed epoch per call."""
+
+    def __init__(self, run, n, step):
+        self.network = run.net
+        self.X = SimpleNamespace(shape=(n,))  # Run.train reads the number of rows
+        self.step, self.done = step, 0
+
+    def epoch(self):
+        self.step(self.done)
+        self.done += 1
+        return self.network.history[-1]
 
 
 # ---------------------------------------------------------------- sweep
