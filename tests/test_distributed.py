@@ -305,6 +305,7 @@ def test_current_client_is_used(client):
         (dict(validation_split=0.2), ValueError, "validation_split is not supported"),
         (dict(patience=0), ValueError, "patience must be >= 1"),
         (dict(callback=3), TypeError, "callback must be callable"),
+        (dict(threads=0), ValueError, "threads must be between 1"),
         (dict(mode="average", sync_every=2, patience=3), ValueError, "need sync_every=1"),
         (dict(validation_data=(np.zeros((3, 5)), np.zeros(3))), ValueError,
          "validation_data.0. has 5 features but X has 2"),

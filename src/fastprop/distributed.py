@@ -66,6 +66,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from . import datasets, fitting, kernels
 from .fitting import encode, targets
 from .network import Network
+from .threads import check_threads
 from .trainer import CHUNK, DEFAULT_HIDDEN, DivergenceError, Trainer, _check_fits
 from .trainer import fit as _local_fit
 from .validation import (
@@ -441,6 +442,7 @@ def fit(
     validation_data=None,
     patience=None,
     callback=None,
+    threads=None,
     sync_every=1,
     local_mode="minibatch",
     timings=None,
@@ -472,6 +474,10 @@ def fit(
         As in ``fastprop.fit`` (``validation_data`` as arrays on the client);
         with them the client steps one epoch at a time and measures between
         epochs. ``mode="average"`` then needs ``sync_every=1``.
+    threads : int, optional
+        ``mode="average"``: Numba threads of each partition's local trainer;
+        default 1, since a Dask worker thread stands for one core. The other
+        modes run one gradient task per partition on one thread each.
     classify, scale, validation_split
         Not supported yet: a ValueError says what to do instead.
 
@@ -517,6 +523,7 @@ def fit(
             "validation_split is not supported by fastprop.distributed.fit yet; pass "
             "validation_data=(X_val, Y_val) instead"
         )
+    threads = 1 if threads is None else check_threads(threads)
     monitor = validation_data is not None or patience is not None or callback is not None
     if monitor and mode == "average" and sync_every != 1:
         raise ValueError(
@@ -560,7 +567,7 @@ def fit(
     if mode == "average":
         settings = dict(
             mode=local_mode, batch_size=batch_size, lr=lr, loss=loss, reduction=reduction,
-            shuffle=shuffle,
+            shuffle=shuffle, threads=threads,
         )
 
         def train(first, epochs, tol):
