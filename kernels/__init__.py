@@ -5,10 +5,10 @@ Arithmetic only: no validation, no printing, no allocation inside an epoch.
 """
 
 from .config import FASTMATH, JIT_OPTIONS
-from .epochs import minibatch_epoch, run_epochs, sgd_epoch
+from .epochs import minibatch_epoch, run_epochs, run_epochs_parallel, sgd_epoch
 from .layers import accumulate_gradient, forward_layer, hidden_delta, output_delta, step_outer
 from .network import add_gradient, all_finite, forward_block, predict_into
-from .parallel import batch_step, parts_epoch
+from .parallel import batch_step, parts_epoch, parts_epoch_parallel
 from .scalar import LOSS_BCE, LOSS_MSE, sigmoid
 
 __all__ = [
@@ -26,8 +26,10 @@ __all__ = [
     "minibatch_epoch",
     "output_delta",
     "parts_epoch",
+    "parts_epoch_parallel",
     "predict_into",
     "run_epochs",
+    "run_epochs_parallel",
     "sgd_epoch",
     "sigmoid",
     "step_outer",

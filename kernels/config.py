@@ -1,4 +1,4 @@
-"""The one home of the compiler flags every kernel is built with.
+"""The one home of the compiler flags every kernel is built with, and of ``twin``.
 
 ``nnan`` and ``ninf`` are left out on purpose: with them LLVM may assume no NaN
 or inf ever appears, and the divergence checks (``x != x``, ``abs(x) == inf``)
@@ -17,3 +17,27 @@ BLAS_MIN_MACS = 1 << 15
 
 # A threshold no layer reaches: every layer runs the fused row loops.
 NO_BLAS = 1 << 62
+
+
+def twin(py_func, suffix, **callees):
+    """``py_func`` under another name, calling ``callees`` in place of the same-named globals.
+
+    How a serial kernel gets its parallel variant from the same source: the
+    twin of ``f`` calls ``g_parallel`` wherever ``f`` calls ``g``. The new
+    name matters too: Numba names a function's disk-cache files after its
+    qualified name and keys their index by signature, not by compiler
+    options (numba#6845), so two dispatchers built from one function would
+    load each other's machine code and the "parallel" kernel could silently
+    be the serial one.
+    """
+    import types
+
+    namespace = dict(py_func.__globals__, **callees)
+    copy = types.FunctionType(
+        py_func.__code__, namespace, py_func.__name__ + suffix, py_func.__defaults__,
+        py_func.__closure__,
+    )
+    copy.__qualname__ = py_func.__qualname__ + suffix
+    copy.__module__ = py_func.__module__
+    copy.__doc__ = py_func.__doc__
+    return copy

@@ -10,10 +10,10 @@ being finite, so the caller can restore its snapshot and report divergence.
 import numpy as np
 from numba import njit
 
-from .config import JIT_OPTIONS
+from .config import JIT_OPTIONS, twin
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
 from .network import add_gradient, all_finite, bias, flat_weights, row
-from .parallel import parts_epoch
+from .parallel import parts_epoch, parts_epoch_parallel
 
 
 @njit(**JIT_OPTIONS)
@@ -113,13 +113,14 @@ def run_epochs(
     X, Y, orders, theta, sizes, offsets, partials, part_acts, part_deltas, part_scratch,
     part_loss, act_off, snapshot, losses,
     per_sample, batch_size, chunk, n_weights, max_parts, min_part_macs, lr, mean, loss_kind,
-    tol, parallel,
+    tol,
 ):
     """Several epochs in one call, so that tiny networks are not paced by Python.
 
     Epoch e visits ``orders[e]``, per sample (``per_sample``) or in batches,
-    each batch cut into parts as ``parallel.parts_epoch`` does (on Numba's
-    thread pool when ``parallel``; the result is the same either way).
+    each batch cut into parts as ``parallel.parts_epoch`` does
+    (``run_epochs_parallel`` runs the parts on Numba's thread pool; the
+    result is the same either way).
     Its loss (divided by n when ``mean``) goes to ``losses[e]``. Stops after
     the first epoch whose loss is <= ``tol`` (pass a negative tol to never
     stop), or after a diverging epoch: then ``theta`` is restored from
@@ -141,7 +142,7 @@ def run_epochs(
             total = parts_epoch(
                 X, Y, orders[e], theta, sizes, offsets, partials, part_acts, part_deltas,
                 part_scratch, part_loss, act_off, batch_size, chunk, n_weights, max_parts,
-                min_part_macs, lr, mean, loss_kind, parallel,
+                min_part_macs, lr, mean, loss_kind,
             )
         if total != total:
             theta[:] = snapshot
@@ -152,3 +153,8 @@ def run_epochs(
         if loss <= tol:
             return e + 1
     return orders.shape[0]
+
+
+run_epochs_parallel = njit(**JIT_OPTIONS)(
+    twin(run_epochs.py_func, "_parallel", parts_epoch=parts_epoch_parallel)
+)

@@ -7,17 +7,20 @@ threads). Part p sums its slice's gradient into its own buffer
 every run gives the same bits whether one thread or eight did the work.
 Nothing is ever added into a shared buffer inside ``prange``.
 
-Each function is compiled twice from the same Python source: ``*_parallel``
-(``parallel=True``, the loops over parts and over parameter blocks become
-``prange`` loops on Numba's thread pool) and the serial twin, which the
-trainer calls when it runs on one thread or when another Python thread holds
-the pool. Both give identical results.
+Each kernel is compiled twice from the same Python source (``config.twin``):
+``*_parallel`` (the loops over parts and over parameter blocks are
+``prange`` loops on Numba's thread pool) and the serial one, which the
+trainer calls when it runs on one thread, when its batches are never split,
+or while another Python thread holds the pool. Both give identical results,
+and a process that never trains in parallel never compiles the parallel chain.
 """
+
+import types
 
 import numpy as np
 from numba import njit, prange
 
-from .config import JIT_OPTIONS, NO_BLAS
+from .config import JIT_OPTIONS, NO_BLAS, twin
 from .network import add_gradient, add_gradient_with, all_finite
 
 # Parameters per block of the parallel reduction: large enough to amortise a
@@ -87,16 +90,16 @@ def _reduce_step(partials, n_parts, theta, step):
 
 n_parts = njit(inline="always", **JIT_OPTIONS)(_n_parts)
 parts_gradient = njit(**JIT_OPTIONS)(_parts_gradient)
-parts_gradient_parallel = njit(parallel=True, **JIT_OPTIONS)(_parts_gradient)
+parts_gradient_parallel = njit(parallel=True, **JIT_OPTIONS)(twin(_parts_gradient, "_parallel"))
 reduce_step = njit(**JIT_OPTIONS)(_reduce_step)
-reduce_step_parallel = njit(parallel=True, **JIT_OPTIONS)(_reduce_step)
+reduce_step_parallel = njit(parallel=True, **JIT_OPTIONS)(twin(_reduce_step, "_parallel"))
 
 
 @njit(**JIT_OPTIONS)
 def batch_step(
     X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
     part_scratch, part_loss, act_off, chunk, n_weights, max_parts, min_part_macs, step_scale,
-    loss_kind, parallel,
+    loss_kind,
 ):
     """One mini-batch update: gradient of ``order[start:stop]``, then ``theta -= step · grad``.
 
@@ -116,18 +119,11 @@ def batch_step(
         for i in range(theta.shape[0]):
             theta[i] -= step_scale * g[i]
         return total
-    if parallel:
-        parts_gradient_parallel(
-            X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
-            part_scratch, part_loss, act_off, chunk, n_p, loss_kind,
-        )
-        reduce_step_parallel(partials, n_p, theta, step_scale)
-    else:
-        parts_gradient(
-            X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
-            part_scratch, part_loss, act_off, chunk, n_p, loss_kind,
-        )
-        reduce_step(partials, n_p, theta, step_scale)
+    parts_gradient(
+        X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
+        part_scratch, part_loss, act_off, chunk, n_p, loss_kind,
+    )
+    reduce_step(partials, n_p, theta, step_scale)
     total = 0.0
     for p in range(n_p):
         total += part_loss[p]
@@ -138,7 +134,7 @@ def batch_step(
 def parts_epoch(
     X, Y, order, theta, sizes, offsets, partials, part_acts, part_deltas, part_scratch,
     part_loss, act_off, batch_size, chunk, n_weights, max_parts, min_part_macs, lr, mean,
-    loss_kind, parallel,
+    loss_kind,
 ):
     """Mini-batch gradient descent over ``order`` with each batch split into parts.
 
@@ -154,8 +150,18 @@ def parts_epoch(
         total += batch_step(
             X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
             part_scratch, part_loss, act_off, chunk, n_weights, max_parts, min_part_macs, step,
-            loss_kind, parallel,
+            loss_kind,
         )
     if not all_finite(theta):
         return np.nan
     return total
+
+
+# The parallel chain: the same two kernels calling the parallel variants.
+batch_step_parallel = njit(**JIT_OPTIONS)(
+    twin(batch_step.py_func, "_parallel", parts_gradient=parts_gradient_parallel,
+         reduce_step=reduce_step_parallel)
+)
+parts_epoch_parallel = njit(**JIT_OPTIONS)(
+    twin(parts_epoch.py_func, "_parallel", batch_step=batch_step_parallel)
+)

@@ -107,7 +107,7 @@ def measure(dtype, sizes, mode, batch_size=None, chunk=None):
 @njit
 def empty_run(X, Y, orders, theta, sizes, offsets, partials, part_acts, part_deltas,
               part_scratch, part_loss, act_off, snapshot, losses, per_sample, batch_size, chunk,
-              n_weights, max_parts, min_part_macs, lr, mean, loss_kind, tol, parallel):
+              n_weights, max_parts, min_part_macs, lr, mean, loss_kind, tol):
     return 0
 
 
@@ -128,14 +128,15 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False):
         return (X, Y, orders, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
                 ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, snapshot, losses,
                 per_sample, 32, ws.chunk, 1, ws.parts, 1, dtype(0.1), True, kernels.LOSS_MSE,
-                -1.0, parallel)
+                -1.0)
 
+    kernel = kernels.run_epochs_parallel if parallel else kernels.run_epochs
     empty_run(*args(1))
-    kernels.run_epochs(*args(1))
+    kernel(*args(1))
     return {
         "baseline": cost(empty_run, *args(1)),
-        "one": cost(kernels.run_epochs, *args(1)),
-        "twenty": cost(kernels.run_epochs, *args(20)),
+        "one": cost(kernel, *args(1)),
+        "twenty": cost(kernel, *args(20)),
         "finite": bool(np.isfinite(net.params).all()),
     }
 

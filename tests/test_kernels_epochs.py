@@ -278,11 +278,12 @@ def run_epochs(
 ):
     snapshot = np.empty_like(net.params)
     losses = np.full(orders_.shape[0] + 2, -1.0)
-    done = kernels.run_epochs(
+    kernel = kernels.run_epochs_parallel if parallel else kernels.run_epochs
+    done = kernel(
         X, Y, orders_, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
         ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, snapshot, losses,
         per_sample, batch_size, ws.chunk, 1, ws.parts, 1, net.dtype.type(lr), mean,
-        LOSS_CODES[loss], tol, parallel,
+        LOSS_CODES[loss], tol,
     )
     return done, losses
 

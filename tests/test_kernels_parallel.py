@@ -31,10 +31,11 @@ EPOCHS = 3
 
 def parts_epoch(net, X, Y, order, ws, batch_size, lr, mean, loss, parallel):
     n_weights = sum(W.size for W in net.weights)
-    return kernels.parts_epoch(
+    kernel = kernels.parts_epoch_parallel if parallel else kernels.parts_epoch
+    return kernel(
         X, Y, order, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
         ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, batch_size, ws.chunk,
-        n_weights, ws.parts, 1, net.dtype.type(lr), mean, LOSS_CODES[loss], parallel,
+        n_weights, ws.parts, 1, net.dtype.type(lr), mean, LOSS_CODES[loss],
     )
 
 
@@ -134,3 +135,38 @@ def test_bad_thread_counts_are_named(threads, error, match):
         fastprop.fit(X, Y, hidden=(3,), epochs=1, threads=threads)
     with pytest.raises(error, match=match):
         Trainer(Network((2, 3, 1)), X, Y, threads=threads)
+
+
+WARM_BOTH = """
+import numpy as np
+from fastprop import Network, kernels
+from fastprop.workspace import Workspace
+net = Network((3, 4, 1), seed=0)
+ws = Workspace(net, 4, 2)
+X, Y = np.random.rand(40, 3), np.random.rand(40, 1)
+order = np.arange(40)
+for kernel in (kernels.parts_epoch, kernels.parts_epoch_parallel):
+    kernel(X, Y, order, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
+           ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, 40, 4, 16, 2, 1,
+           0.1, True, 0)
+"""
+
+
+def test_parallel_twins_have_cache_files_of_their_own(tmp_path):
+    # Numba keys its disk cache by function name and signature, not by options:
+    # a twin under the same name would load the serial machine code (numba#6845).
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", WARM_BOTH], env=env, check=True)
+    names = {f.split("-")[0] for _, _, files in os.walk(tmp_path) for f in files
+             if f.endswith(".nbi")}
+    for kernel in ("parts_gradient", "reduce_step", "batch_step", "parts_epoch"):
+        serial = [n for n in names if n.endswith(f".{kernel}") or n.endswith(f"._{kernel}")]
+        parallel = [n for n in names if n.endswith(f"{kernel}_parallel")]
+        assert serial and parallel, f"{kernel}: cache index files {sorted(names)}"
+    assert kernels.parts_epoch_parallel is not kernels.parts_epoch
+    assert kernels.parallel.parts_gradient_parallel.targetoptions["parallel"]
+    assert not kernels.parallel.parts_gradient.targetoptions.get("parallel", False)

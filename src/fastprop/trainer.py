@@ -314,12 +314,13 @@ class Trainer:
         orders = self._orders(epochs)
         try:
             with self.threads as pool:
-                kernels.run_epochs(
+                run = kernels.run_epochs_parallel if pool.parallel else kernels.run_epochs
+                run(
                     self.X, self.Y, orders, net.params, net._sizes, net._offsets,
                     ws.partials, ws.part_acts, ws.part_deltas, ws.part_scratch, ws.part_loss,
                     ws.act_off, self.snapshot, losses, self.mode == "sgd", self.batch_size,
                     self.chunk, self.n_weights, ws.parts, self.MIN_PART_MACS, self.lr,
-                    self.mean, self.loss_code, -1.0 if tol is None else tol, pool.parallel,
+                    self.mean, self.loss_code, -1.0 if tol is None else tol,
                 )
         finally:
             done = losses[losses != -1.0]
