@@ -7,17 +7,17 @@ from fastprop import Trainer, kernels
 
 
 def setup(threads):
-    parallel = any(
-        k.targetoptions.get("parallel", False)
-        for k in (kernels.sgd_epoch, kernels.minibatch_epoch)
-    )
+    from fastprop.threads import max_threads
+
     # The kernels' own threading, not the --threads request, decides the cores used:
-    # Numba prange threads if compiled parallel, BLAS threads where layers call np.dot.
-    text = f"fastprop {fastprop.__version__}: Numba kernels, parallel={parallel}"
-    min_macs = getattr(kernels.config, "BLAS_MIN_MACS", None)
-    if min_macs is not None:
-        text += f"; layers of >= {min_macs} multiply-adds per block via np.dot (BLAS)"
-    return text
+    # Numba's pool for batches split into parts (networks of up to
+    # Trainer.MAX_SPLIT_WEIGHTS weights), BLAS threads where larger layers call np.dot.
+    return (
+        f"fastprop {fastprop.__version__}: Numba kernels; batches of networks up to "
+        f"{Trainer.MAX_SPLIT_WEIGHTS} weights split into <= {Trainer.MAX_PARTS} parts on "
+        f"{max_threads()} Numba threads; larger layers: blocks of >= "
+        f"{kernels.config.BLAS_MIN_MACS} multiply-adds via np.dot (BLAS)"
+    )
 
 
 class Runner:
