@@ -132,6 +132,7 @@ def test_two_threads_at_once_equal_each_alone(alone):
     assert results == {name: alone[name] for name in names}
 
 
+@pytest.mark.processes
 def test_two_processes_at_once_equal_each_alone(alone):
     first = child_digests(["big-64-128-10", "sgd-3-4-1"], {})
     second = child_digests(["batch-48-96-4", "minibatch-20-16-3"], {})
@@ -150,6 +151,7 @@ THREAD_ENVS = {
 }
 
 
+@pytest.mark.processes
 def test_same_bits_for_every_thread_count(alone):
     procs = {key: child_digests(list(PROBLEMS), env) for key, env in THREAD_ENVS.items()}
     # threads=1 on a pool of two (all-2 ran threads=None, which is 2).
@@ -158,6 +160,7 @@ def test_same_bits_for_every_thread_count(alone):
         assert collect(proc) == alone, key
 
 
+@pytest.mark.processes
 def test_blas_thread_count_alone_does_not_change_a_large_product():
     """SciPy's BLAS (which Numba's np.dot calls) gives the same bits on 1 and 2 threads."""
     code = (

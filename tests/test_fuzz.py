@@ -52,6 +52,7 @@ def test_fuzz_public_api(seed):
     REPORT.append(f"{summary} (seed {seed})")
 
 
+@pytest.mark.processes
 def test_a_crashing_child_is_reported_not_fatal():
     """The harness sees a segfault as a failing exit, with the signal named."""
     proc = run_python(["-c", "import ctypes; ctypes.string_at(0)"], timeout=60)

@@ -510,6 +510,10 @@ def run_train(args):
             if bar is not None:
                 bar.close()
         interrupted = stop.requested
+    if interrupted and not net.history:
+        # Nothing was learned: do not replace a model that may already be at --out.
+        _error("interrupted before the first epoch finished; nothing was saved")
+        return EXIT_INTERRUPTED
     net.save(args.out)
     if interrupted:
         _say(f"{PROG}: interrupted after {len(net.history)} epochs; the model "
