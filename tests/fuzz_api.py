@@ -6,16 +6,20 @@ interpreter crash is seen as a failing exit status rather than a dead pytest):
     python tests/fuzz_api.py --cases 2000 --seed 0
 
 Each case calls one of ``fit``, ``Network``, ``Network.from_arrays``,
-``predict``, ``loss`` or ``gradients`` on a small valid problem with one or
-two arguments replaced by a mutation drawn from a catalogue, each with an
-expected outcome:
+``predict``, ``loss``, ``gradients`` or ``load`` on a small valid problem with
+one or two arguments replaced by a mutation drawn from a catalogue, each with
+an expected outcome:
 
 - ``same``: a layout or type change with an exact twin (a list, a view, a
   Fortran-ordered, read-only or big-endian copy, ints, ``np.int64`` epochs,
   ...): the call must succeed and give bit for bit what the twin gives;
 - ``bad``: must raise ValueError or TypeError whose message names the argument;
 - ``wild`` (huge, tiny or extreme values): either succeeds with finite
-  results or raises ValueError, TypeError or ``fastprop.DivergenceError``.
+  results or raises ValueError, TypeError or ``fastprop.DivergenceError``;
+- ``memory`` (layer sizes that fit int64 but not in memory): ValueError or
+  MemoryError, fast (the address space is limited);
+- ``damaged`` (a saved model truncated, bit-flipped, overwritten, padded):
+  ``ValueError("cannot load ...")`` or exactly the saved network.
 
 A warning other than a UserWarning (a NumPy overflow leaking out, say) is a
 failure too. The last line printed is the summary that the test quotes::
@@ -26,8 +30,11 @@ failure too. The last line printed is the summary that the test quotes::
 import argparse
 import faulthandler
 import math
+import os
 import resource
+import shutil
 import sys
+import tempfile
 import traceback
 import warnings
 
@@ -435,6 +442,49 @@ def model_case(rng, target):
     return Case(target, kwargs, twin, kind, name, f"{target} {name}={label}")
 
 
+LOAD_STATE = {}
+
+
+def load_case(rng):
+    """A saved model's file, damaged at random, or a path that is not a path."""
+    if "dir" not in LOAD_STATE:
+        LOAD_STATE["dir"] = tempfile.mkdtemp(prefix="fastprop-fuzz-")
+        net = fastprop.fit(*base_problem(np.random.default_rng(0)), (3,), epochs=2, seed=0)
+        good = os.path.join(LOAD_STATE["dir"], "good.npz")
+        net.save(good)
+        with open(good, "rb") as f:
+            LOAD_STATE["bytes"], LOAD_STATE["net"] = f.read(), net
+    data = bytearray(LOAD_STATE["bytes"])
+    r = rng.random()
+    if r < 0.1:
+        value = [None, 5, 1.5, b"\0", ["a"], LOAD_STATE["dir"], "/nonexistent/x.npz"][
+            int(rng.integers(0, 7))]
+        return Case("load", dict(path=value), None, "bad", "path", f"load path={value!r}")
+    how = ["truncate", "flip-bits", "overwrite-chunk", "append-junk", "insert-junk",
+           "zero-chunk"][int(rng.integers(0, 6))]
+    n = len(data)
+    if how == "truncate":
+        data = data[: int(rng.integers(0, n))]
+    elif how == "flip-bits":
+        for _ in range(int(rng.integers(1, 9))):
+            i = int(rng.integers(0, n))
+            data[i] ^= 1 << int(rng.integers(0, 8))
+    elif how in ("overwrite-chunk", "zero-chunk"):
+        i = int(rng.integers(0, n))
+        k = int(rng.integers(1, 64))
+        chunk = rng.integers(0, 256, k, dtype=np.uint8).tobytes() if how[0] == "o" else bytes(k)
+        data[i : i + k] = chunk
+    elif how == "append-junk":
+        data += rng.integers(0, 256, int(rng.integers(1, 200)), dtype=np.uint8).tobytes()
+    else:
+        i = int(rng.integers(0, n))
+        data[i:i] = rng.integers(0, 256, int(rng.integers(1, 50)), dtype=np.uint8).tobytes()
+    path = os.path.join(LOAD_STATE["dir"], "damaged.npz")
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+    return Case("load", dict(path=path), None, "damaged", "path", f"load {how}")
+
+
 # --- running a case ------------------------------------------------------------------------------
 
 
@@ -446,6 +496,8 @@ def call(target, kw):
         return Network(kw.pop("layer_sizes"), **kw)
     if target == "from_arrays":
         return Network.from_arrays(kw["weights"], kw["biases"])
+    if target == "load":
+        return fastprop.load(kw["path"])
     net = kw.pop("network")
     if target == "predict":
         return net.predict(kw["X"])
@@ -471,6 +523,20 @@ def check_case(case):
         except (ValueError, MemoryError) as exc:
             return None if str(exc).strip() else "empty message"
         return "allocated 8e12 bytes?"
+    if case.kind == "damaged":
+        # A damaged file: "cannot load ..." or, if the damage hit nothing that is read
+        # (a zip timestamp, junk after the archive), exactly the saved network.
+        try:
+            back = call(case.target, case.kwargs)
+        except ValueError as exc:
+            return None if str(exc).startswith("cannot load") else f"unclear: {exc}"
+        except Exception as exc:  # noqa: BLE001
+            return f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+        net = LOAD_STATE["net"]
+        if back.layer_sizes == net.layer_sizes and np.array_equal(back.params, net.params) \
+                and back.history == net.history:
+            return None
+        return "a damaged file loaded as a different network"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -484,7 +550,8 @@ def check_case(case):
     if error is not None:
         if isinstance(error, DivergenceError) and case.kind == "wild":
             return None if "diverged" in str(error) else f"unclear DivergenceError: {error}"
-        if not isinstance(error, ALLOWED) or isinstance(error, DivergenceError):
+        allowed = (*ALLOWED, OSError) if case.target == "load" else ALLOWED  # documented
+        if not isinstance(error, allowed) or isinstance(error, DivergenceError):
             return f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
         if case.kind == "same":
             return f"raised for a valid twin: {type(error).__name__}: {error}"
@@ -493,6 +560,8 @@ def check_case(case):
         about = case.about.split("[")[0]
         if case.target == "from_arrays":
             about = "weights" if "weights" in str(error) else "biases"
+        if case.target == "load":
+            about = "path" if isinstance(error, TypeError) else ""
         if case.kind == "bad" and about not in str(error) and about != "rows":
             return f"message does not name {case.about!r}: {error}"
         return None
@@ -514,9 +583,10 @@ MAKERS = {
     "predict": lambda rng: model_case(rng, "predict"),
     "loss": lambda rng: model_case(rng, "loss"),
     "gradients": lambda rng: model_case(rng, "gradients"),
+    "load": load_case,
 }
-WEIGHTS = {"fit": 0.45, "Network": 0.1, "from_arrays": 0.1, "predict": 0.15, "loss": 0.05,
-           "gradients": 0.15}
+WEIGHTS = {"fit": 0.4, "Network": 0.1, "from_arrays": 0.1, "predict": 0.1, "loss": 0.05,
+           "gradients": 0.1, "load": 0.15}
 
 
 def main(argv=None):
@@ -531,7 +601,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     targets = list(WEIGHTS)
     p = np.array([WEIGHTS[t] for t in targets])
-    counts = {"same": 0, "bad": 0, "wild": 0, "memory": 0}
+    counts = {"same": 0, "bad": 0, "wild": 0, "memory": 0, "damaged": 0}
     failures = []
     for i in range(args.cases):
         target = targets[int(rng.choice(len(targets), p=p / p.sum()))]
@@ -540,6 +610,8 @@ def main(argv=None):
         problem = check_case(case)
         if problem is not None:
             failures.append(f"case {i} [{case.kind}] {case.name}: {problem}")
+    if "dir" in LOAD_STATE:
+        shutil.rmtree(LOAD_STATE["dir"], ignore_errors=True)
     for f in failures[:50]:
         print(f)
     tally = ", ".join(f"{k} {v}" for k, v in counts.items())
