@@ -32,6 +32,8 @@ def twin(py_func, suffix, **callees):
     """
     import types
 
+    # A dispatcher's Python function; under NUMBA_DISABLE_JIT njit returns it as is.
+    py_func = getattr(py_func, "py_func", py_func)
     namespace = dict(py_func.__globals__, **callees)
     copy = types.FunctionType(
         py_func.__code__, namespace, py_func.__name__ + suffix, py_func.__defaults__,

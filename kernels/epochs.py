@@ -156,5 +156,5 @@ def run_epochs(
 
 
 run_epochs_parallel = njit(**JIT_OPTIONS)(
-    twin(run_epochs.py_func, "_parallel", parts_epoch=parts_epoch_parallel)
+    twin(run_epochs, "_parallel", parts_epoch=parts_epoch_parallel)
 )

@@ -159,9 +159,9 @@ def parts_epoch(
 
 # The parallel chain: the same two kernels calling the parallel variants.
 batch_step_parallel = njit(**JIT_OPTIONS)(
-    twin(batch_step.py_func, "_parallel", parts_gradient=parts_gradient_parallel,
+    twin(batch_step, "_parallel", parts_gradient=parts_gradient_parallel,
          reduce_step=reduce_step_parallel)
 )
 parts_epoch_parallel = njit(**JIT_OPTIONS)(
-    twin(parts_epoch.py_func, "_parallel", batch_step=batch_step_parallel)
+    twin(parts_epoch, "_parallel", batch_step=batch_step_parallel)
 )
