@@ -195,3 +195,27 @@ def test_this_stage_really_runs_without_jit():
         assert not hasattr(kernels.run_epochs, "signatures")
     else:
         assert hasattr(kernels.run_epochs, "signatures")
+
+
+@pytest.mark.parametrize("threads", [1, 2], ids=["serial-twin", "parallel-twin"])
+@pytest.mark.parametrize("mode", ["minibatch", "batch"])
+def test_split_batches_match_reference(mode, threads, dtype, monkeypatch):
+    # Batches of 32 cut into 2 parts of 16 rows (kernels/parallel.py); with 2
+    # threads the trainer calls the *_parallel twins, whose prange loops run as
+    # plain range loops here.
+    monkeypatch.setattr(Trainer, "MIN_PART_MACS", 1)
+    sizes = (3, 4, 2)
+    net = make_net(sizes, dtype)
+    X, Y = random_problem(40, 3, 2, dtype=dtype, seed=1)
+    ref_W = [W.copy() for W in net.weights]
+    ref_b = [b.copy() for b in net.biases]
+    trainer = Trainer(net, X, Y, mode=mode, batch_size=32, lr=0.5, shuffle=False,
+                      threads=min(threads, fastprop.threads.max_threads()))
+    assert trainer.ws.parts == 2
+    comp_loss = trainer.epoch()
+    # reference.epoch reports the epoch's loss as Trainer.epoch does (mean reduction).
+    ref_loss = reference.epoch(ref_W, ref_b, X, Y, np.arange(40), mode=mode, batch_size=32,
+                               lr=dtype(0.5))
+    assert_close(comp_loss, ref_loss, dtype, "epoch loss")
+    for comp_W, W in zip(net.weights, ref_W, strict=True):
+        assert_close(comp_W, W, dtype, "weights")
