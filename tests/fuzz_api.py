@@ -19,7 +19,9 @@ an expected outcome:
 - ``memory`` (layer sizes that fit int64 but not in memory): ValueError or
   MemoryError, fast (the address space is limited);
 - ``damaged`` (a saved model truncated, bit-flipped, overwritten, padded):
-  ``ValueError("cannot load ...")`` or exactly the saved network.
+  ``ValueError("cannot load ...")`` or exactly the saved network;
+- ``cli``: ``fastprop train/predict/info`` (``cli.main``) with random, mostly
+  wrong options and files: an exit code 0, 1 or 2 and never a traceback.
 
 A warning other than a UserWarning (a NumPy overflow leaking out, say) is a
 failure too. The last line printed is the summary that the test quotes::
@@ -28,7 +30,9 @@ failure too. The last line printed is the summary that the test quotes::
 """
 
 import argparse
+import contextlib
 import faulthandler
+import io
 import math
 import os
 import resource
@@ -485,6 +489,88 @@ def load_case(rng):
     return Case("load", dict(path=path), None, "damaged", "path", f"load {how}")
 
 
+def cli_files():
+    """Data and model files the command-line cases point at (made once)."""
+    if "cli" not in LOAD_STATE:
+        load_case(np.random.default_rng(0))  # makes the directory and good.npz
+        d = LOAD_STATE["dir"]
+        rng = np.random.default_rng(1)
+        X = rng.random((20, 3))
+        with open(os.path.join(d, "reg.csv"), "w") as f:
+            f.write("a,b,c,y\n" + "".join(f"{a},{b},{c},{a / 2}\n" for a, b, c in X))
+        with open(os.path.join(d, "cls.csv"), "w") as f:
+            f.write("a,b,c,label\n" + "".join(
+                f"{a},{b},{c},{'yes' if a > 0.5 else 'no'}\n" for a, b, c in X))
+        with open(os.path.join(d, "bad.csv"), "w") as f:
+            f.write("a,b,y\n1,2\nx,,3\n1e400,nan,0.5\n")
+        np.savez(os.path.join(d, "arrays.npz"), X=X, Y=X[:, :1] / 2)
+        with open(os.path.join(d, "empty.csv"), "w"):
+            pass
+        LOAD_STATE["cli"] = d
+    return LOAD_STATE["cli"]
+
+
+CLI_VALUES = ["0", "-1", "1", "3", "0.5", "1e400", "nan", "inf", "abc", "", "2,2", "none",
+              "-", "--", "10000000000000000000000", "\x00", "é"]
+
+
+def cli_case(rng):
+    """``fastprop train/predict/info`` with random (often wrong) options and files."""
+    d = cli_files()
+    files = [os.path.join(d, f) for f in ("reg.csv", "cls.csv", "bad.csv", "arrays.npz",
+                                            "empty.csv", "good.npz", "damaged.npz")]
+    files += [d, os.path.join(d, "missing.csv")]
+    command = ["train", "predict", "info", "nonsense", "--version"][int(rng.integers(0, 5))]
+    argv = [command]
+    options = {
+        "train": ["--hidden", "--mode", "--batch-size", "--lr", "--epochs", "--tol", "--loss",
+                  "--seed", "--dtype", "--scale", "--validation-split", "--patience",
+                  "--target", "--classify", "--regress", "--plot"],
+        "predict": ["--target", "--out"],
+        "info": [],
+    }.get(command, [])
+    if command in ("predict", "info"):
+        argv.append(files[int(rng.integers(0, len(files)))])
+    if command in ("train", "predict"):
+        argv.append(files[int(rng.integers(0, len(files)))])
+    for _ in range(int(rng.integers(0, 4))):
+        if not options:
+            break
+        opt = options[int(rng.integers(0, len(options)))]
+        argv.append(opt)
+        if opt not in ("--classify", "--regress"):
+            argv.append(CLI_VALUES[int(rng.integers(0, len(CLI_VALUES)))])
+    if command == "train":
+        argv += ["--out", os.path.join(d, "out.npz"), "--epochs", "2"]
+        if "--plot" in argv:
+            argv[argv.index("--plot") + 1] = os.path.join(d, "p.png")
+    if command == "predict" and "--out" in argv:
+        argv[argv.index("--out") + 1] = os.path.join(d, "pred.csv")
+    argv.append("--quiet")
+    return Case("cli", dict(argv=argv), None, "cli", "argv", "cli " + " ".join(argv[:6]))
+
+
+def check_cli(case):
+    """An exit code, one line of error at most, and never a traceback."""
+    from fastprop import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the command line shows them as one line
+                code = cli.main(case.kwargs["argv"])
+    except SystemExit as exc:  # argparse: usage errors and --version
+        code = exc.code
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__} escaped: {exc}\n{traceback.format_exc()}"
+    if code not in (0, 1, 2) and code is not None:
+        return f"exit code {code!r}"
+    if "Traceback" in err.getvalue():
+        return f"traceback printed: {err.getvalue()[-500:]}"
+    return None
+
+
 # --- running a case ------------------------------------------------------------------------------
 
 
@@ -517,6 +603,8 @@ def flat(result):
 
 def check_case(case):
     """None if the case behaved as promised, else a description of what went wrong."""
+    if case.kind == "cli":
+        return check_cli(case)
     if case.kind == "memory":
         try:
             call(case.target, case.kwargs)
@@ -584,9 +672,10 @@ MAKERS = {
     "loss": lambda rng: model_case(rng, "loss"),
     "gradients": lambda rng: model_case(rng, "gradients"),
     "load": load_case,
+    "cli": cli_case,
 }
 WEIGHTS = {"fit": 0.4, "Network": 0.1, "from_arrays": 0.1, "predict": 0.1, "loss": 0.05,
-           "gradients": 0.1, "load": 0.15}
+           "gradients": 0.1, "load": 0.15, "cli": 0.05}
 
 
 def main(argv=None):
@@ -601,7 +690,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     targets = list(WEIGHTS)
     p = np.array([WEIGHTS[t] for t in targets])
-    counts = {"same": 0, "bad": 0, "wild": 0, "memory": 0, "damaged": 0}
+    counts = {"same": 0, "bad": 0, "wild": 0, "memory": 0, "damaged": 0, "cli": 0}
     failures = []
     for i in range(args.cases):
         target = targets[int(rng.choice(len(targets), p=p / p.sum()))]

@@ -1,9 +1,9 @@
 """API fuzzing: ``tests/fuzz_api.py`` in a subprocess, and the bugs it found.
 
 The fuzzer throws random and malformed arguments at ``fit``, ``Network``,
-``Network.from_arrays``, ``predict``, ``loss``, ``gradients`` and ``load`` (see its
-docstring for the catalogue and the promise each case is held to). It runs in
-a child interpreter so that a crash (a segfault in a kernel, say) fails this
+``Network.from_arrays``, ``predict``, ``loss``, ``gradients``, ``load`` and the
+command line (see its docstring for the catalogue and the promise each case is
+held to). It runs in a child interpreter so that a crash (a segfault in a kernel, say) fails this
 test instead of killing pytest; the case count goes to the run's summary
 ("fastprop trust figures"). CI runs 2,000 cases; the long profile
 (``FASTPROP_HYPOTHESIS_PROFILE=long``) runs 50,000 with other seeds.
