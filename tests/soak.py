@@ -78,18 +78,22 @@ def phase_fits(n_fits, every, rng):
     return samples
 
 
-def phase_epochs(n_epochs, every, rng):
+def phase_epochs(n_epochs, every, rng, clear_history=False):
     X = rng.random((32, 8))
     Y = rng.random((32, 3))
     net = Network((8, 16, 3), seed=0)
     trainer = Trainer(net, X, Y, mode="minibatch", batch_size=8, lr=0.1, seed=0)
     samples = []
+    kept = 0
     for e in range(n_epochs):
         trainer.epoch()
         if e % every == 0 or e == n_epochs - 1:
             samples.append((e + 1, rss_mb()))
-    assert len(net.history) == n_epochs and np.isfinite(net.params).all()
-    # history is a list of floats that grows by design (8 bytes a float plus the list slot).
+            if clear_history:
+                kept += len(net.history)
+                net.history.clear()
+    assert kept + len(net.history) == n_epochs and np.isfinite(net.params).all()
+    # history is a list of floats that grows by design (a float object plus its list slot).
     return samples, len(net.history)
 
 
@@ -97,6 +101,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fits", type=int, default=10_000)
     parser.add_argument("--epochs", type=int, default=100_000)
+    parser.add_argument("--clear-history", action="store_true",
+                        help="empty network.history at each sample, so that RSS shows the rest")
     parser.add_argument("--tolerance-mb", type=float, default=8.0,
                         help="RSS growth after warm-up that still counts as steady")
     args = parser.parse_args(argv)
@@ -106,7 +112,8 @@ def main(argv=None):
     fit_samples = phase_fits(args.fits, max(1, args.fits // 20), rng)
     fits_left = nrt_outstanding()
     t1 = time.perf_counter()
-    epoch_samples, history_len = phase_epochs(args.epochs, max(1, args.epochs // 20), rng)
+    epoch_samples, history_len = phase_epochs(args.epochs, max(1, args.epochs // 20), rng,
+                                              args.clear_history)
     epochs_left = nrt_outstanding()
     t2 = time.perf_counter()
     ok = report("fits", fit_samples, args.fits, "fits", args.tolerance_mb)
