@@ -11,7 +11,10 @@ saves through monkeypatched calls. Here:
   profile ten times more;
 - files that try to run code (pickles in every place a pickle could hide):
   a payload that would create a marker file, which must never appear;
-- zip bombs: memory stays bounded (peak RSS measured in a child process).
+- zip bombs: memory stays bounded (peak RSS measured in a child process);
+- real write failures: a file-size limit (EFBIG, like a full disk) and a
+  directory the process may not write into (EACCES): a clear OSError, the
+  old file intact, no temporary file left.
 """
 
 import io
@@ -200,3 +203,77 @@ def test_zip_bombs_are_refused_in_bounded_memory(tmp_path):
         assert int(grown_mb) < 32, (name, grown_mb)
         REPORT.append(f"zip bomb {name}: {len(data) // 1024} kB file, peak RSS "
                       f"+{grown_mb} MB while refusing it")
+
+
+# --- real write failures ------------------------------------------------------------------------
+
+FULL_CHILD = """
+import os, resource, signal, sys
+import numpy as np
+import fastprop
+path = sys.argv[1]
+small = fastprop.Network((2, 1), seed=0)
+small.save(path)
+before = open(path, "rb").read()
+# A file-size limit below the new model's size: the write fails with EFBIG as on a full
+# disk (the signal that would kill the process is ignored, as a disk-full write is not).
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 4096, resource.RLIM_INFINITY))
+try:
+    fastprop.Network((100, 100, 1), seed=1).save(path)
+    print("saved?!")
+except OSError as exc:
+    print("OSError", exc)
+print("intact" if open(path, "rb").read() == before else "CHANGED")
+print(sorted(os.listdir(os.path.dirname(path))))
+"""
+
+
+@pytest.mark.processes
+def test_write_failure_mid_save_keeps_the_old_file(tmp_path):
+    """A real failing write (file-size limit, like a full disk), not a monkeypatched one."""
+    proc = subprocess.run([sys.executable, "-c", FULL_CHILD, str(tmp_path / "net.npz")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    error, intact, listing = proc.stdout.strip().splitlines()[-3:]
+    assert error.startswith("OSError") and "cannot save the network to" in error, error
+    assert "File too large" in error and "an existing file there is unchanged" in error
+    assert intact == "intact"
+    assert listing == "['net.npz']"  # the temporary file was removed
+
+
+DENIED_CHILD = """
+import os, sys
+import fastprop
+path = sys.argv[1]
+if os.geteuid() == 0:
+    os.setgid(65534)  # root ignores permissions: become nobody, who may not write here
+    os.setuid(65534)
+else:
+    os.chmod(os.path.dirname(path), 0o500)
+try:
+    fastprop.Network((3, 1), seed=1).save(path)
+    print("saved?!")
+except PermissionError as exc:
+    print("PermissionError", exc)
+"""
+
+
+@pytest.mark.processes
+def test_permission_denied_keeps_the_old_file(tmp_path):
+    """A real EACCES: a directory the saving process may not write into."""
+    path = tmp_path / "net.npz"
+    Network((2, 1), seed=0).save(path)
+    before = path.read_bytes()
+    tmp_path.chmod(0o755)
+    try:
+        proc = subprocess.run([sys.executable, "-c", DENIED_CHILD, str(path)],
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        tmp_path.chmod(0o700)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith("PermissionError") and "cannot save the network to" in line, line
+    assert "Permission denied" in line and "unchanged" in line
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["net.npz"]
