@@ -240,6 +240,20 @@ def pad_metrics(network):
         values.extend([math.nan] * (len(network.history) - len(values)))
 
 
+def split_rows(n, validation_split, seed):
+    """``(train, held)``: sorted indices of the rows ``fit(validation_split=...)``
+    trains on and holds out."""
+    n_val = int(round(n * validation_split))
+    if n_val < 1 or n_val >= n:
+        raise ValueError(
+            f"validation_split={validation_split} of {n} samples leaves the training or "
+            "the validation part empty"
+        )
+    # A child stream of the seed, independent of the weights' and the shuffling's.
+    perm = np.random.default_rng(seed).spawn(2)[1].permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
 def prepare(X, Y, codes, classes, network, *, scale, validation_split, validation_data, seed,
             loss, reduction):
     """Split off validation rows, cast validation data, fit or reuse the scaler.
@@ -262,16 +276,7 @@ def prepare(X, Y, codes, classes, network, *, scale, validation_split, validatio
             )
     val = None
     if validation_split is not None:
-        n = X.shape[0]
-        n_val = int(round(n * validation_split))
-        if n_val < 1 or n_val >= n:
-            raise ValueError(
-                f"validation_split={validation_split} of {n} samples leaves the training or "
-                "the validation part empty"
-            )
-        # A child stream of the seed, independent of the weights' and the shuffling's.
-        perm = np.random.default_rng(seed).spawn(2)[1].permutation(n)
-        train, held = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+        train, held = split_rows(X.shape[0], validation_split, seed)
         val = (X[held], Y[held], None if codes is None else codes[held])
         X, Y = X[train], Y[train]
         codes = None if codes is None else codes[train]

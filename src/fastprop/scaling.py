@@ -74,6 +74,13 @@ class Scaler:
         else:
             shift = X.mean(axis=0)
             scale = X.std(axis=0)
+        return cls.from_stats(kind, shift, scale)
+
+    @classmethod
+    def from_stats(cls, kind, shift, spread):
+        """The scaler of ``kind`` from column statistics computed elsewhere (e.g. on a
+        cluster): ``shift, spread`` are ``min, max - min`` or ``mean, std``."""
+        scale = np.array(spread, dtype=np.float64)
         # A constant column (or one whose spread underflows) keeps its scale:
         # dividing by zero would turn it into NaN.
         scale[~(scale > np.finfo(np.float64).tiny)] = 1.0
