@@ -18,14 +18,17 @@ from fastprop import datasets
 from fastprop import distributed as fd
 from fastprop.sklearn import FastpropClassifier
 
+# No dashboard, and the scheduler's HTTP server on a free port: its default, 8787,
+# may be taken by another cluster on the machine (a warning, so an error here).
+QUIET = dict(dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+
 
 @pytest.fixture(scope="module")
 def client():
     fd.warm_kernels()
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None,
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", **QUIET
         ) as cluster,
         Client(cluster, set_as_default=False) as c,
     ):
@@ -120,6 +123,72 @@ def test_validation_patience_and_callback_as_in_fastprop_fit(client):
     assert_close(comp.metrics["val_loss"], ref.metrics["val_loss"], np.float64)
     assert len(seen) == len(comp.history) <= 9
     assert seen[0] == (1, ["epoch_seconds", "epochs", "loss", "samples_per_s", "val_loss"])
+
+
+@pytest.mark.parametrize("scale", ["minmax", "standard"])
+def test_scale_as_in_fastprop_fit_and_reused_by_network(client, scale):
+    X, Y = random_problem(160, 4, 2, seed=19)
+    X = X * [1.0, 100.0, 1e-3, 5.0] + [0.0, -50.0, 2.0, 7.0]
+    X[:, 2] = 3.0  # a constant column
+    kw = dict(hidden=(3,), mode="batch", lr=2.0, epochs=6, seed=0)
+    ref = fastprop.fit(X, Y, scale=scale, shuffle=False, **kw)
+    comp = fd.fit(da.from_array(X, chunks=(50, 4)), da.from_array(Y, chunks=(50, 2)),
+                  client=client, scale=scale, **kw)
+    assert comp.scaler.kind == scale
+    for attr in ("shift", "scale"):
+        assert rel_err(getattr(comp.scaler, attr), getattr(ref.scaler, attr)) < 1e-14
+    assert rel_err(comp.params, ref.params) < 1e-12
+    # Continuing: network= brings its scaler, applied on the workers.
+    ref2 = fastprop.fit(X, Y, network=ref.copy(), mode="batch", shuffle=False, lr=2.0, epochs=3)
+    comp2 = fd.fit(X, Y, client=client, network=comp, mode="batch", lr=2.0, epochs=3)
+    assert rel_err(comp2.params, ref2.params) < 1e-12
+    assert_close(comp2.history, ref2.history, np.float64)
+
+
+def test_classify_as_in_fastprop_fit(client):
+    X, _ = random_problem(150, 3, 1, seed=20)
+    y = np.array(["cat", "dog", "emu"])[(X[:, 0] * 3).astype(int)]
+    kw = dict(hidden=(4,), mode="batch", lr=2.0, epochs=5, seed=0, classify=True)
+    ref = fastprop.fit(X, y, shuffle=False, **kw)
+    comp = fd.fit(da.from_array(X, chunks=(60, 3)), da.from_array(y, chunks=60),
+                  client=client, **kw)
+    np.testing.assert_array_equal(comp.classes, ref.classes)
+    assert rel_err(comp.params, ref.params) < 1e-12
+    assert_close(comp.history, ref.history, np.float64)
+    # Accuracy at the last epoch only, as fastprop.fit records it without monitoring.
+    np.testing.assert_array_equal(comp.metrics["accuracy"], ref.metrics["accuracy"])
+    assert np.isnan(comp.metrics["accuracy"][0]) and comp.metrics["accuracy"][-1] > 0
+
+
+def test_validation_split_holds_out_the_rows_fastprop_fit_does(client):
+    X, _ = random_problem(170, 3, 1, seed=21)
+    y = (X[:, 0] + X[:, 1] > 1).astype(int)
+    kw = dict(hidden=(3,), mode="batch", lr=3.0, epochs=6, seed=4, classify=True,
+              scale="standard", validation_split=0.3, patience=50)
+    ref = fastprop.fit(X, y, shuffle=False, **kw)
+    comp = fd.fit(X, y, client=client, **kw)
+    assert rel_err(comp.params, ref.params) < 1e-12
+    assert_close(comp.history, ref.history, np.float64)
+    assert sorted(comp.metrics) == ["accuracy", "val_accuracy", "val_loss"]
+    for name, values in ref.metrics.items():
+        assert_close(comp.metrics[name], values, np.float64, name)
+
+
+def test_lost_worker_is_a_clear_error():
+    # A cluster of its own: one of its two workers is closed during the fit.
+    X, Y = random_problem(60, 3, 1, seed=22)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, **QUIET) as cluster,
+        Client(cluster, set_as_default=False) as c,
+    ):
+        def callback(epoch, logs):
+            if epoch == 2:
+                c.retire_workers([sorted(c.nthreads())[1]], close_workers=True)
+
+        with pytest.raises(fd.WorkerLostError, match=r"left the cluster.*error.network") as err:
+            fd.fit(X, Y, client=c, mode="batch", epochs=5, seed=0, callback=callback)
+    assert len(err.value.network.history) == 2
+    assert np.isfinite(err.value.network.params).all()
 
 
 # ---------------------------------------------------------------- minibatch
@@ -299,10 +368,10 @@ def test_current_client_is_used(client):
         (dict(timings=()), TypeError, "timings must be a list or None"),
         (dict(network="net"), TypeError, "network must be a fastprop.Network"),
         (dict(network=fastprop.Network((3, 1))), ValueError, "network= takes 3 inputs"),
-        (dict(classify=True), ValueError, "classify=True is not supported"),
-        (dict(scale="standard"), ValueError, "scale='standard' is not supported"),
         (dict(scale="cube"), ValueError, "scale must be"),
-        (dict(validation_split=0.2), ValueError, "validation_split is not supported"),
+        (dict(validation_split=0.01), ValueError, "leaves the training or the validation part"),
+        (dict(validation_split=0.2, validation_data=(np.zeros((3, 2)), np.zeros(3))), ValueError,
+         "give validation_split or validation_data, not both"),
         (dict(patience=0), ValueError, "patience must be >= 1"),
         (dict(callback=3), TypeError, "callback must be callable"),
         (dict(threads=0), ValueError, "threads must be between 1"),
@@ -338,8 +407,22 @@ def test_bad_data(client):
         fd.fit(da.from_array(X, chunks=(100, 3)), da.from_array(Y * 3, chunks=100),
                client=client, loss="bce")
     scaled = fastprop.fit(X, Y, scale="standard", epochs=1, seed=0)
-    with pytest.raises(ValueError, match="network= carries a scaler"):
-        fd.fit(X, Y, client=client, network=scaled)
+    with pytest.raises(ValueError, match="scale='minmax' differs from network='s stored"):
+        fd.fit(X, Y, client=client, network=scaled, scale="minmax")
+    with pytest.raises(ValueError, match="Y must be 1-d class labels with classify=True"):
+        fd.fit(da.from_array(X), da.from_array(Y), client=client, classify=True)
+    with pytest.raises(ValueError, match="Y must be 1-d class labels with classify=True"):
+        fd.fit(X, Y, client=client, classify=True)
+    labels = np.array(["a", "b", "c"])[np.arange(200) % 3]
+    with pytest.raises(ValueError, match=r"Y needs at least two classes.*got only \['a'\]"):
+        fd.fit(da.from_array(X, chunks=(100, 3)), da.from_array(np.full(200, "a"), chunks=70),
+               client=client, classify=True)
+    with pytest.raises(ValueError, match="network= has 1 outputs but Y has 3 classes"):
+        fd.fit(X, labels, client=client, classify=True, network=fastprop.Network((3, 1)))
+    two = fastprop.fit(X[:4], labels[:4] != "a", classify=True, epochs=1, seed=0)
+    with pytest.raises(ValueError, match="Y holds <U1 labels but the classes are bool"):
+        fd.fit(da.from_array(X, chunks=(100, 3)), da.from_array(labels, chunks=100),
+               client=client, classify=True, network=two)
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,12 @@ Workers compile fastprop's kernels once, when they first join a fit
 (a worker plugin, ``WarmKernels``), and keep them for every later task; point
 ``NUMBA_CACHE_DIR`` of every worker at a shared directory so a worker loads
 the compiled code from disk instead of compiling it again.
+
+The partitions stay on the workers they were prepared on and every step's
+tasks are pinned there, so a worker that leaves the cluster takes its rows
+with it: the client checks the workers while it waits and raises
+``WorkerLostError`` (the network keeps its last finished epoch) instead of
+waiting for that worker forever.
 """
 
 import inspect
@@ -57,7 +63,7 @@ import numpy as np
 
 try:
     import dask.array as da
-    from distributed import Client, WorkerPlugin, futures_of, get_client, get_worker
+    from distributed import Client, WorkerPlugin, futures_of, get_client, get_worker, wait
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "fastprop.distributed needs Dask: pip install 'fastprop[dask]'"
@@ -66,6 +72,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from . import datasets, fitting, kernels
 from .fitting import encode, targets
 from .network import Network
+from .scaling import Scaler
 from .threads import check_threads
 from .trainer import CHUNK, DEFAULT_HIDDEN, DivergenceError, Trainer, _check_fits
 from .trainer import fit as _local_fit
@@ -85,7 +92,10 @@ from .validation import (
 )
 from .workspace import LOSS_CODES, Workspace
 
-__all__ = ["SweepResult", "WarmKernels", "fit", "partition_gradient", "sweep", "warm_kernels"]
+__all__ = [
+    "SweepResult", "WarmKernels", "WorkerLostError", "fit", "partition_gradient", "sweep",
+    "warm_kernels",
+]
 
 MODES = ("batch", "minibatch", "average")
 LOCAL_MODES = ("sgd", "minibatch")
@@ -224,10 +234,14 @@ def _workers(client):
 
 
 class _Part:
-    """One partition as it lives on a worker: X and Y ready for the kernels."""
+    """One partition as it lives on a worker: X and Y ready for the kernels.
 
-    def __init__(self, X, Y):
-        self.X, self.Y = X, Y
+    With ``classify=True`` Y holds the raw labels until ``_encode_part``
+    replaces them by targets and keeps their class indices as ``codes``.
+    """
+
+    def __init__(self, X, Y, codes=None):
+        self.X, self.Y, self.codes = X, Y, codes
         self.n = X.shape[0]
         self.order = np.arange(self.n, dtype=np.int64)
 
@@ -242,49 +256,127 @@ def _check_finite_block(arr, name, row0):
         )
 
 
-def _prepare(X, Y, dtype, row0):
+def _prepare(X, Y, dtype, row0, labels=False):
     """On the worker: check a partition for NaN/inf and cast it once (a writeable copy)."""
     X, Y = np.asarray(X), np.asarray(Y)
     _check_finite_block(X, "X", row0)
+    if labels:
+        return _Part(as_inputs(X, dtype), fitting._labels(Y, "Y"))
     _check_finite_block(Y, "Y", row0)
     return _Part(as_inputs(X, dtype), as_targets(Y, dtype))
 
 
 def _part_stats(part):
-    return part.n, float(part.Y.min()), float(part.Y.max())
+    return part.n, float(part.Y.min()), float(part.Y.max()), part.Y.shape[1]
 
 
-def _check_dask_array(arr, name, targets):
-    """The checks ``as_inputs``/``as_targets`` make that need no data, same messages."""
-    if arr.dtype.kind not in "biuf":
+def _part_classes(part):
+    return np.unique(part.Y)
+
+
+def _encode_part(part, classes, dtype):
+    """Labels to targets, as ``fastprop.fit(classify=True)`` makes them."""
+    codes = encode(part.Y, classes, "Y")
+    return _Part(part.X, targets(codes, classes.size, dtype), codes)
+
+
+def _take(part, rows):
+    """The rows (a boolean mask) of a partition, as a partition of their own."""
+    codes = None if part.codes is None else part.codes[rows]
+    return _Part(part.X[rows], part.Y[rows], codes)
+
+
+def _column_sums(part):
+    X = part.X.astype(np.float64)
+    return X.sum(axis=0), X.min(axis=0), X.max(axis=0)
+
+
+def _column_squares(part, mean):
+    d = part.X.astype(np.float64) - mean
+    return (d * d).sum(axis=0)
+
+
+def _scale_part(part, scaler):
+    return _Part(scaler.transform(part.X), part.Y, part.codes)
+
+
+def _fit_scaler(client, parts, sizes, kind):
+    """``Scaler.fit(kind)`` on the rows of all partitions, computed where they live.
+
+    Minimum and maximum are exact; mean and standard deviation take the two
+    passes ``numpy.mean`` and ``numpy.std`` take (the mean, then the mean
+    squared deviation from it), with partial sums added per partition.
+    """
+    first = client.gather(client.map(_column_sums, parts, pure=False))
+    if kind == "minmax":
+        shift = np.min([f[1] for f in first], axis=0)
+        return Scaler.from_stats(kind, shift, np.max([f[2] for f in first], axis=0) - shift)
+    n = sum(sizes)
+    mean = sum(f[0] for f in first) / n
+    squares = client.gather(client.map(_column_squares, parts, mean=mean, pure=False))
+    return Scaler.from_stats(kind, mean, np.sqrt(sum(squares) / n))
+
+
+def _check_dask_array(arr, name, targets, labels=False):
+    """The checks ``as_inputs``/``as_targets`` (``fitting._labels`` for class labels)
+    make that need no data, same messages."""
+    if labels:
+        if arr.ndim != 1:
+            raise ValueError(
+                f"{name} must be 1-d class labels with classify=True; got shape {arr.shape}"
+            )
+        if arr.dtype.kind not in "biufUO":
+            raise TypeError(
+                f"{name} must hold numbers or strings as class labels; got dtype {arr.dtype}"
+            )
+    elif arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers (bool, int or float); got dtype {arr.dtype}")
-    if targets:
+    if targets and not labels:
         if arr.ndim not in (1, 2):
             raise ValueError(
                 f"{name} must be 1-d or 2-d (samples, outputs); got shape {arr.shape}"
             )
         if arr.ndim == 1:
             arr = arr.reshape(-1, 1)
-    elif arr.ndim != 2:
+    elif not targets and arr.ndim != 2:
         hint = " (use X.reshape(-1, 1) for one feature)" if arr.ndim == 1 else ""
         raise ValueError(f"{name} must be 2-d (samples, features); got shape {arr.shape}{hint}")
     if any(np.isnan(c) for c in arr.chunks[0]):
         arr = arr.compute_chunk_sizes()
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
+    if arr.shape[0] == 0 or (arr.ndim == 2 and arr.shape[1] == 0):
         raise ValueError(f"{name} is empty: shape {arr.shape}")
     return arr
+
+
+class WorkerLostError(RuntimeError):
+    """A worker holding part of the data left the cluster during a distributed fit.
+
+    Its partitions are gone, so the fit stops; ``network`` keeps the weights
+    of the last finished epoch (round, in ``"average"`` mode).
+    """
+
+    def __init__(self, message, network):
+        super().__init__(message)
+        self.network = network
 
 
 class _Data:
     """Partitions of (X, Y) held on the workers, in row order."""
 
-    def __init__(self, client, parts, stats):
+    #: Seconds between two checks that the data's workers are still there.
+    POLL = 1.0
+
+    def __init__(self, client, parts, sizes):
         self.client, self.parts = client, parts
+        with client.as_current():
+            wait(parts)
+        for p in parts:
+            if p.status == "error":
+                p.result()  # raises the partition's error (a scaled X out of range)
         who = client.who_has(parts)
         self.workers = [who[p.key][0] for p in parts]
-        self.sizes = [s[0] for s in stats]
+        self.sizes = list(sizes)
         self.n = sum(self.sizes)
-        self.lo, self.hi = min(s[1] for s in stats), max(s[2] for s in stats)
 
     def submit(self, i, func, *args):
         """Run ``func(*args)`` on the worker that holds partition ``i``."""
@@ -292,22 +384,67 @@ class _Data:
             func, *args, workers=[self.workers[i]], allow_other_workers=False, pure=False
         )
 
+    def result(self, future, network):
+        """``future.result()``, or WorkerLostError once a worker of the data is gone.
 
-def _distribute(client, X, Y, dt):
-    """Check X and Y and leave one prepared ``_Part`` per row block on the workers."""
+        Tasks are pinned to the partitions' workers, so without this check a
+        fit whose worker died would wait for it forever.
+        """
+        while True:
+            try:
+                return future.result(timeout=self.POLL)
+            except TimeoutError:
+                gone = sorted(set(self.workers) - set(self.client.nthreads()))
+                if gone:
+                    self.client.cancel([future])
+                    parts = [i for i, w in enumerate(self.workers) if w in gone]
+                    raise WorkerLostError(
+                        f"worker {', '.join(gone)} left the cluster during the fit, with "
+                        f"partitions {parts} of the data; the fit stops. The network keeps the "
+                        f"weights of its last finished epoch ({len(network.history)} in "
+                        "history; error.network): call fit again with network=error.network "
+                        "to continue",
+                        network,
+                    ) from None
+
+    def evaluate(self, network, loss):
+        """Summed ``loss`` of the network on all partitions, and the rows it classifies right."""
+        sizes = network.layer_sizes
+        futures = [
+            self.submit(j, _evaluate_task, network.params, sizes, part, loss)
+            for j, part in enumerate(self.parts)
+        ]
+        results = [self.result(f, network) for f in futures]
+        return sum(r[0] for r in results), sum(r[1] for r in results)
+
+
+def _evaluate_task(params, sizes, part, loss):
+    total, _ = partition_gradient(params, sizes, part.X, part.Y, loss)
+    correct = 0
+    if part.codes is not None:
+        p = _shell(sizes, part.X.dtype, params).predict(part.X)
+        idx = p[:, 0] >= 0.5 if p.shape[1] == 1 else p.argmax(axis=1)
+        correct = int(np.count_nonzero(idx == part.codes))
+    return total, correct
+
+
+def _distribute(client, X, Y, dt, labels):
+    """Check X and Y and leave one prepared ``_Part`` per row block on the workers.
+
+    Returns the partitions' futures and the number of features."""
     if isinstance(X, da.Array) or isinstance(Y, da.Array):
         X = X if isinstance(X, da.Array) else da.from_array(np.asarray(X))
         Y = Y if isinstance(Y, da.Array) else da.from_array(np.asarray(Y))
         X = _check_dask_array(X, "X", targets=False)
-        Y = _check_dask_array(Y, "Y", targets=True)
+        Y = _check_dask_array(Y, "Y", targets=True, labels=labels)
         check_rows(X, Y)
         X = X.rechunk({1: -1})
-        Y = Y.rechunk({0: X.chunks[0], 1: -1})
+        Y = Y.rechunk({0: X.chunks[0]} if labels else {0: X.chunks[0], 1: -1})
         X, Y = client.persist([X, Y])
         xf = {f.key: f for f in futures_of(X)}
         yf = {f.key: f for f in futures_of(Y)}
         xkeys = [k[0] for k in X.__dask_keys__()]
-        ykeys = [k[0] for k in Y.__dask_keys__()]
+        ykeys = Y.__dask_keys__() if labels else [k[0] for k in Y.__dask_keys__()]
         starts = np.concatenate(([0], np.cumsum(X.chunks[0])))
         blocks = [
             (xf[xk], yf[yk], int(starts[i]))
@@ -315,13 +452,14 @@ def _distribute(client, X, Y, dt):
             if X.chunks[0][i] > 0
         ]
         parts = [
-            client.submit(_prepare, xb, yb, dt, row0, pure=False) for xb, yb, row0 in blocks
+            client.submit(_prepare, xb, yb, dt, row0, labels, pure=False)
+            for xb, yb, row0 in blocks
         ]
     else:
         # In memory here: check it exactly as fastprop.fit does, then split by rows
         # into one block per worker thread, consecutive blocks on the same worker.
         X = as_inputs(X, dt)
-        Y = as_targets(Y, dt)
+        Y = fitting._labels(Y, "Y") if labels else as_targets(Y, dt)
         check_rows(X, Y)
         workers = _workers(client)
         slots = [addr for addr, threads in workers for _ in range(threads)]
@@ -333,10 +471,9 @@ def _distribute(client, X, Y, dt):
             xb, yb = client.scatter([X[a:b], Y[a:b]], workers=[slots[i]], hash=False)
             # The scattered copies arrive read-only; _prepare makes the kernels' copy.
             parts.append(
-                client.submit(_prepare, xb, yb, dt, a, workers=[slots[i]], pure=False)
+                client.submit(_prepare, xb, yb, dt, a, labels, workers=[slots[i]], pure=False)
             )
-    stats = client.gather(client.map(_part_stats, parts, pure=False))
-    return _Data(client, parts, stats), X.shape[1], Y.shape[1]
+    return parts, X.shape[1]
 
 
 # ---------------------------------------------------------------- tasks
@@ -479,7 +616,15 @@ def fit(
         default 1, since a Dask worker thread stands for one core. The other
         modes run one gradient task per partition on one thread each.
     classify, scale, validation_split
-        Not supported yet: a ValueError says what to do instead.
+        As in ``fastprop.fit``, computed where the data are: the classes are
+        the union of each partition's distinct labels, and the labels are
+        encoded on the workers; the scaler's column statistics (min/max, or
+        mean and standard deviation in two passes) are added up from the
+        partitions of the training rows, and the workers scale their rows
+        once; ``validation_split`` holds out the same rows as ``fastprop.fit``
+        with the same seed, cut out of each partition on its worker, and the
+        validation loss and accuracies are measured there every epoch. A
+        ``network=`` with a scaler has it applied the same way.
 
     Returns
     -------
@@ -491,6 +636,10 @@ def fit(
     DivergenceError
         If the loss becomes non-finite; the network keeps the weights from
         the start of that epoch (``"average"``: of that round).
+    WorkerLostError
+        If a worker holding partitions leaves the cluster during training
+        (noticed within ``_Data.POLL`` seconds); the network keeps the
+        weights of its last finished epoch (round).
     """
     client = _get_client(client)
     _check_choice("mode", mode, MODES)
@@ -508,23 +657,11 @@ def fit(
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
     fitting.check_options(classify, validation_split, validation_data, patience, callback, scale)
-    if classify:
-        raise ValueError(
-            "classify=True is not supported by fastprop.distributed.fit yet; give Y as "
-            "one-hot targets (fastprop.datasets.one_hot) instead"
-        )
-    if scale is not None:
-        raise ValueError(
-            f"scale={scale!r} is not supported by fastprop.distributed.fit yet; scale X "
-            "before (e.g. (X - X.min(0)) / (X.max(0) - X.min(0)) on the Dask array)"
-        )
-    if validation_split is not None:
-        raise ValueError(
-            "validation_split is not supported by fastprop.distributed.fit yet; pass "
-            "validation_data=(X_val, Y_val) instead"
-        )
     threads = 1 if threads is None else check_threads(threads)
-    monitor = validation_data is not None or patience is not None or callback is not None
+    monitor = (
+        validation_data is not None or validation_split is not None or patience is not None
+        or callback is not None
+    )
     if monitor and mode == "average" and sync_every != 1:
         raise ValueError(
             f"validation_data, patience and callback act after every epoch: with "
@@ -539,28 +676,60 @@ def fit(
             raise ValueError(
                 f"dtype={np.dtype(dtype).name} differs from the network's {network.dtype.name}"
             )
-        if network.scaler is not None:
-            raise ValueError(
-                "network= carries a scaler, which fastprop.distributed.fit cannot apply yet; "
-                "scale X with network.scaler.transform before and continue without it"
-            )
         dt = network.dtype
     else:
         dt = resolve_dtype(dtype, getattr(X, "dtype", None))
     check_positive_real("lr", lr, dt)
 
     _warm(client)
-    data, n_features, n_outputs = _distribute(client, X, Y, dt)
-    check_target_range(np.array([data.lo, data.hi]), loss)
+    parts, n_features = _distribute(client, X, Y, dt, bool(classify))
+    classes = None
+    if classify:
+        # The classes as fastprop.fit finds them (and its messages), from each
+        # partition's distinct labels; then encoded where the labels are.
+        uniques = client.gather(client.map(_part_classes, parts, pure=False))
+        _, _, classes = fitting.label_targets(np.concatenate(uniques), dt, network)
+        parts = [client.submit(_encode_part, p, classes, dt, pure=False) for p in parts]
+    stats = client.gather(client.map(_part_stats, parts, pure=False))
+    sizes = [st[0] for st in stats]
+    check_target_range(np.array([min(st[1] for st in stats), max(st[2] for st in stats)]), loss)
+    n_outputs = stats[0][3]
     shapes = (np.empty((0, n_features), dt), np.empty((0, n_outputs), dt))
+    if network is not None:
+        _check_fits(network, *shapes, hidden if hidden_given else None)
+    # Checks scale= against network='s scaler and the validation data, as fastprop.fit does.
+    monitoring = fitting.prepare(
+        *shapes, None, classes, network, scale=None if network is None else scale,
+        validation_split=None, validation_data=validation_data, seed=seed, loss=loss,
+        reduction=reduction,
+    )
+    held = None
+    if validation_split is not None:
+        # The rows fastprop.fit holds out, cut out of each partition where it lives.
+        _, held_rows = fitting.split_rows(sum(sizes), validation_split, seed)
+        mask = np.zeros(sum(sizes), dtype=bool)
+        mask[held_rows] = True
+        bounds = np.concatenate(([0], np.cumsum(sizes)))
+        cuts = [mask[bounds[j] : bounds[j + 1]] for j in range(len(parts))]
+        held = [(client.submit(_take, p, m, pure=False), int(m.sum()))
+                for p, m in zip(parts, cuts, strict=True) if m.any()]
+        parts = [(client.submit(_take, p, ~m, pure=False), int((~m).sum()))
+                 for p, m in zip(parts, cuts, strict=True) if not m.all()]
+        (parts, sizes), (held, held_sizes) = (
+            ([p for p, _ in pk], [k for _, k in pk]) for pk in (parts, held)
+        )
+    if scale is not None and monitoring.scaler is None:
+        monitoring.scaler = _fit_scaler(client, parts, sizes, scale)
+    if monitoring.scaler is not None:
+        parts = [client.submit(_scale_part, p, monitoring.scaler, pure=False) for p in parts]
+        if held is not None:
+            held = [client.submit(_scale_part, p, monitoring.scaler, pure=False) for p in held]
+    data = _Data(client, parts, sizes)
+    held = None if held is None else _Data(client, held, held_sizes)
+    monitoring = _Monitor(monitoring, data, held, bool(classify))
     if network is None:
         network = Network((n_features, *hidden, n_outputs), seed=seed, init=init, dtype=dt)
-    else:
-        _check_fits(network, *shapes, hidden if hidden_given else None)
-    monitoring = fitting.prepare(
-        *shapes, None, None, network, scale=None, validation_split=None,
-        validation_data=validation_data, seed=seed, loss=loss, reduction=reduction,
-    )
+    monitoring.attach(network)
 
     entropy = seed if seed is not None else int(np.random.SeedSequence().entropy)
     run = _Run(data, network, lr, loss, reduction == "mean", timings)
@@ -582,6 +751,7 @@ def fit(
         stepper = _Stepper(run, data.n, lambda first: train(first, 1, None))
         monitoring.train(stepper, epochs, tol, patience, callback)
         return network
+    epochs_before = len(network.history)
     try:
         train(0, epochs, tol)
     except KeyboardInterrupt:
@@ -593,7 +763,34 @@ def fit(
         )
     finally:
         fitting.pad_metrics(network)
+    monitoring.after_fast(network, epochs_before)
     return network
+
+
+class _Monitor(fitting.Run):
+    """``fitting.Run`` whose accuracy and held-out loss are measured on the workers."""
+
+    def __init__(self, run, data, held, classify):
+        self.__dict__.update(vars(run))
+        self.data, self.held, self.classify = data, held, classify
+
+    def _data_accuracy(self, network):
+        return self.data.evaluate(network, self.loss)[1] / self.data.n
+
+    def measure(self, network, logs):
+        if self.classify:
+            logs["accuracy"] = self._data_accuracy(network)
+        super().measure(network, logs)  # validation_data, on the client
+        if self.held is not None:
+            total, correct = self.held.evaluate(network, self.loss)
+            logs["val_loss"] = total / self.held.n if self.reduction == "mean" else total
+            if self.classify:
+                logs["val_accuracy"] = correct / self.held.n
+
+    def after_fast(self, network, epochs_before):
+        fitting.pad_metrics(network)
+        if self.classify and len(network.history) > epochs_before:
+            fitting.record(network, "accuracy", self._data_accuracy(network))
 
 
 class _Run:
@@ -631,7 +828,7 @@ class _Run:
                     state = submit(i, state)
                     inflight.append(state)
                     i += 1
-                result = inflight.pop(0).result()
+                result = self.data.result(inflight.pop(0), self.net)
                 now = time.perf_counter()
                 if self.timings is not None:
                     self.timings.append((now - t_last, max(result[2].values(), default=0.0)))
