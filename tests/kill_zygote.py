@@ -48,30 +48,38 @@ def temporaries(directory, name):
 
 
 def run_child(body):
-    """Fork; the child runs ``body`` and never returns into this process's code."""
+    """Fork; the child runs ``body`` and never returns into this process's code.
+
+    SIGINT is blocked across the fork: Python's at-fork hooks (reseeding
+    ``random``) swallow a KeyboardInterrupt raised inside them, which would
+    leave a child that ignored its Ctrl-C for reasons of this harness only.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     pid = os.fork()
     if pid == 0:
         try:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             body()
         except BaseException:  # noqa: BLE001 - a KeyboardInterrupt is how SIGINT ends it
             os._exit(3)
         os._exit(0)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     return pid
 
 
 def kill_after(pid, delay, signum):
-    """Signal the child after ``delay`` s; True if it ended by itself within 10 s after.
+    """Signal the child after ``delay`` s; True if it ended by itself within 2 s after.
 
     A SIGINT can land where Python swallows the KeyboardInterrupt (a ``__del__``,
-    say) and the child then keeps going: it gets a SIGKILL after 10 s.
+    say) and the child then keeps going: it gets a SIGKILL after 2 s.
     """
     time.sleep(delay)
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass  # it finished first: still a valid round
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 2
     while time.monotonic() < deadline:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done:
