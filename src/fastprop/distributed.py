@@ -56,6 +56,7 @@ import itertools
 import numbers
 import time
 import warnings
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -63,7 +64,15 @@ import numpy as np
 
 try:
     import dask.array as da
-    from distributed import Client, WorkerPlugin, futures_of, get_client, get_worker, wait
+    from distributed import (
+        Client,
+        KilledWorker,
+        WorkerPlugin,
+        futures_of,
+        get_client,
+        get_worker,
+        wait,
+    )
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "fastprop.distributed needs Dask: pip install 'fastprop[dask]'"
@@ -348,6 +357,12 @@ def _check_dask_array(arr, name, targets, labels=False):
     return arr
 
 
+# How a lost worker can show before the scheduler has dropped it: a failed transfer
+# (CommClosedError is an OSError), a task cancelled for lost inputs, or a task whose
+# worker died while running it.
+_LOSS_SIGNS = (OSError, CancelledError, KilledWorker)
+
+
 class WorkerLostError(RuntimeError):
     """A worker holding part of the data left the cluster during a distributed fit.
 
@@ -384,6 +399,28 @@ class _Data:
             func, *args, workers=[self.workers[i]], allow_other_workers=False, pure=False
         )
 
+    def check(self, network, patience=0.0):
+        """Raise WorkerLostError if a worker holding partitions has left the cluster.
+
+        ``patience``: seconds to give the scheduler to notice a loss (a
+        transfer can fail before the scheduler has dropped the worker)."""
+        deadline = time.perf_counter() + patience
+        while True:
+            gone = sorted(set(self.workers) - set(self.client.nthreads()))
+            if gone or time.perf_counter() >= deadline:
+                break
+            time.sleep(0.1)
+        if gone:
+            parts = [i for i, w in enumerate(self.workers) if w in gone]
+            raise WorkerLostError(
+                f"worker {', '.join(gone)} left the cluster during the fit, with "
+                f"partitions {parts} of the data; the fit stops. The network keeps the "
+                f"weights of its last finished epoch ({len(network.history)} in "
+                "history; error.network): call fit again with network=error.network "
+                "to continue",
+                network,
+            )
+
     def result(self, future, network):
         """``future.result()``, or WorkerLostError once a worker of the data is gone.
 
@@ -394,27 +431,20 @@ class _Data:
             try:
                 return future.result(timeout=self.POLL)
             except TimeoutError:
-                gone = sorted(set(self.workers) - set(self.client.nthreads()))
-                if gone:
-                    self.client.cancel([future])
-                    parts = [i for i, w in enumerate(self.workers) if w in gone]
-                    raise WorkerLostError(
-                        f"worker {', '.join(gone)} left the cluster during the fit, with "
-                        f"partitions {parts} of the data; the fit stops. The network keeps the "
-                        f"weights of its last finished epoch ({len(network.history)} in "
-                        "history; error.network): call fit again with network=error.network "
-                        "to continue",
-                        network,
-                    ) from None
+                self.check(network)
 
     def evaluate(self, network, loss):
         """Summed ``loss`` of the network on all partitions, and the rows it classifies right."""
         sizes = network.layer_sizes
-        futures = [
-            self.submit(j, _evaluate_task, network.params, sizes, part, loss)
-            for j, part in enumerate(self.parts)
-        ]
-        results = [self.result(f, network) for f in futures]
+        try:
+            futures = [
+                self.submit(j, _evaluate_task, network.params, sizes, part, loss)
+                for j, part in enumerate(self.parts)
+            ]
+            results = [self.result(f, network) for f in futures]
+        except _LOSS_SIGNS:
+            self.check(network, patience=5 * self.POLL)
+            raise
         return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
@@ -819,10 +849,10 @@ class _Run:
         """Submit steps ``0..n_steps-1`` with ``submit(i, state)``; ``finish(result)``
         gets each new state in order and returns True to stop."""
         client = self.client
-        [state] = client.scatter([(self.net.params.copy(), [], {})], hash=False)
         inflight, i = [], 0
         t_last = time.perf_counter()
         try:
+            [state] = client.scatter([(self.net.params.copy(), [], {})], hash=False)
             while i < n_steps or inflight:
                 while i < n_steps and len(inflight) < self.WINDOW:
                     state = submit(i, state)
@@ -835,6 +865,9 @@ class _Run:
                 t_last = now
                 if finish(result):
                     return
+        except _LOSS_SIGNS:
+            self.data.check(self.net, patience=5 * self.data.POLL)
+            raise
         finally:
             if inflight:
                 client.cancel(inflight)
