@@ -668,8 +668,8 @@ def fit(
         the start of that epoch (``"average"``: of that round).
     WorkerLostError
         If a worker holding partitions leaves the cluster during training
-        (noticed within ``_Data.POLL`` seconds); the network keeps the
-        weights of its last finished epoch (round).
+        (noticed about a second after the scheduler drops it); the network
+        keeps the weights of its last finished epoch (round).
     """
     client = _get_client(client)
     _check_choice("mode", mode, MODES)
