@@ -58,9 +58,9 @@ def _parts_gradient(
         g = partials[p]
         for i in range(g.shape[0]):
             g[i] = 0
-        # Row loops only: BLAS called from every part would start a second
-        # thread pool on the same cores (and the parallel and serial twins
-        # must take the same path to give the same bits).
+        # Row loops only: the parallel and serial twins must take the same
+        # path to give the same bits, and splitting pays only for networks
+        # small enough that BLAS gains little (Trainer.MAX_SPLIT_WEIGHTS).
         part_loss[p] = add_gradient_with(
             X, Y, order, lo, hi, theta, sizes, offsets, g, part_acts[p], part_deltas[p],
             part_scratch[p], act_off, chunk, loss_kind, NO_BLAS,

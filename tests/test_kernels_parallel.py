@@ -170,3 +170,27 @@ def test_parallel_twins_have_cache_files_of_their_own(tmp_path):
     assert kernels.parts_epoch_parallel is not kernels.parts_epoch
     assert kernels.parallel.parts_gradient_parallel.targetoptions["parallel"]
     assert not kernels.parallel.parts_gradient.targetoptions.get("parallel", False)
+
+
+def test_openblas_is_held_to_the_requested_threads_and_given_back():
+    from fastprop.threads import KernelThreads, _openblas_thread_setters
+
+    setters = _openblas_thread_setters()
+    if not setters:
+        pytest.skip("no OpenBLAS in this process (another BLAS is not managed)")
+    before = [get() for _, get in setters]
+    with KernelThreads(None, splits=False, uses_blas=True):
+        assert [get() for _, get in setters] == [1] * len(setters)
+    assert [get() for _, get in setters] == before
+    with KernelThreads(1, splits=False, uses_blas=False):
+        assert [get() for _, get in setters] == before  # no BLAS, nothing touched
+
+
+def test_trainer_holds_blas_only_when_its_layers_use_it():
+    from fastprop.kernels.config import BLAS_MIN_MACS
+
+    X, Y = random_problem(300, 64, 10)
+    big = Trainer(Network((64, 32, 10)), X, Y, batch_size=256)
+    assert 256 * 64 * 32 >= BLAS_MIN_MACS and big.threads.uses_blas
+    small = Trainer(Network((64, 32, 10)), X, Y, mode="sgd")
+    assert not small.threads.uses_blas

@@ -1,14 +1,19 @@
 """Which threads the kernels run on.
 
-Batches split into parts run on Numba's thread pool, with the fused row
-loops only: OpenBLAS called from each part would bring its own pool onto the
-same cores, and OpenBLAS cannot reliably be held to one thread at run time
-(here ``openblas_set_num_threads(1)`` through threadpoolctl still ran 2
-threads, and an unsplit 64-32-10 batch of 256 rows took 8 ms instead of
-20 us on a busy machine). The number of parts never depends on the thread
-count, so results are the same bits for any ``threads``.
+Batches of small networks are split into parts that run on Numba's thread
+pool (the fused row loops); larger networks compute each block with BLAS
+(OpenBLAS through SciPy). OpenBLAS's own threads fight any other pool on the
+same cores (measured on this 2-core box under load: a 784-128-64-10
+mini-batch-32 epoch ran 2.3x slower with OpenBLAS on 2 threads than on 1),
+so while a kernel runs every OpenBLAS in the process is held to one thread
+(or to ``threads`` when the caller gives it), through its own
+``openblas_set_num_threads`` (threadpoolctl's limit did not take effect on
+SciPy's OpenBLAS here), and given its count back afterwards.
+The number of parts never depends on the thread count, so results are the
+same bits for any ``threads``.
 """
 
+import ctypes
 import numbers
 import threading
 
@@ -38,26 +43,67 @@ def check_threads(threads):
     return int(threads)
 
 
+_openblas = None
+
+
+def _openblas_thread_setters():
+    """``(set, get)`` ctypes functions of every OpenBLAS loaded, found once."""
+    global _openblas
+    if _openblas is None:
+        # Numba's np.dot reaches BLAS through SciPy: load it before looking.
+        import scipy.linalg.cython_blas  # noqa: F401
+        from threadpoolctl import ThreadpoolController
+
+        found = []
+        for lib in ThreadpoolController().select(internal_api="openblas").lib_controllers:
+            dll = ctypes.CDLL(lib.filepath)
+            for prefix in ("scipy_openblas_", "openblas_"):
+                for suffix in ("", "64_"):
+                    names = (f"{prefix}set_num_threads{suffix}", f"{prefix}get_num_threads{suffix}")
+                    if all(hasattr(dll, name) for name in names):
+                        found.append(tuple(getattr(dll, name) for name in names))
+                        break
+                else:
+                    continue
+                break
+        _openblas = found
+    return _openblas
+
+
 class KernelThreads:
-    """Context for one kernel call: Numba's thread count set, the pool held.
+    """Context for one kernel call: Numba's thread count set, the pool held, BLAS on one thread.
 
     ``parallel`` tells the kernel whether to use the pool: False with one
-    thread, for a trainer whose batches are never split (``splits`` False:
-    then entering costs nothing), or while another Python thread holds it.
+    thread, for a trainer whose batches are never split (``splits`` False),
+    or while another Python thread holds it. ``uses_blas``: the kernel calls
+    BLAS, so OpenBLAS is set to ``threads`` threads for the call, one when
+    ``threads`` is None (other Python threads calling SciPy's BLAS meanwhile
+    get the same count).
     """
 
-    def __init__(self, threads, splits=True):
+    def __init__(self, threads, splits=True, uses_blas=False):
+        self.blas_threads = 1 if threads is None else threads
         self.threads = max_threads() if threads is None else threads
         self.use_pool = splits and self.threads > 1
+        self.uses_blas = uses_blas
         self.parallel = False
+        self._restore = ()
 
     def __enter__(self):
         self.parallel = self.use_pool and _POOL.acquire(blocking=False)
         if self.parallel:
             numba.set_num_threads(self.threads)  # thread-local in Numba
+        if self.uses_blas:
+            setters = _openblas_thread_setters()
+            self._restore = [(set_, get()) for set_, get in setters]
+            for set_, _ in setters:
+                set_(self.blas_threads)
         return self
 
     def __exit__(self, *exc):
+        for set_, n in self._restore:
+            set_(n)
+        self._restore = ()
         if self.parallel:
             _POOL.release()
         return False

@@ -21,6 +21,7 @@ from .validation import (
     check_tol,
     resolve_dtype,
 )
+from .kernels.config import BLAS_MIN_MACS
 from .kernels.parallel import _n_parts as n_parts
 from .threads import KernelThreads, check_threads
 from .workspace import LOSS_CODES, Workspace
@@ -131,9 +132,12 @@ def fit(
         ``"val_loss"``, ``"accuracy"``, ``"val_accuracy"``. Returning True
         stops training.
     threads : int, optional
-        Threads that mini-batch and full-batch gradients run on; default all
-        of Numba's pool (``NUMBA_NUM_THREADS``). The result is the same, bit
-        for bit, for any number of threads. Per-sample SGD uses one thread.
+        Threads that mini-batch and full-batch gradients run on. Networks of
+        up to ``Trainer.MAX_SPLIT_WEIGHTS`` weights split batches over
+        Numba's pool, all of it by default (``NUMBA_NUM_THREADS``), with the
+        same result, bit for bit, for any number of threads; larger ones run
+        BLAS on one thread by default (robust on a busy machine), or on
+        ``threads`` threads. Per-sample SGD uses one thread.
 
     Validation, patience or a callback make fit run one compiled call per
     epoch and measure in between; without them many epochs run per call.
@@ -256,8 +260,8 @@ class Trainer:
     # Fixed numbers, not the thread count, so that results never depend on it.
     MAX_PARTS = 8
     MIN_PART_MACS = 1 << 18
-    # Parts run the fused row loops; above this many weights BLAS on one part
-    # wins (784-128-64-10: ~10x), and BLAS's own threads spread the work.
+    # Parts run the fused row loops; above this many weights one part on BLAS
+    # wins (784-128-64-10: ~10x, measured on a busy 2-core box).
     MAX_SPLIT_WEIGHTS = 1 << 14
     # Fewer parts when their workspaces would exceed this (wide networks).
     MAX_PART_BYTES = 256 << 20
@@ -277,7 +281,13 @@ class Trainer:
         rows = 2 if mode == "sgd" else self.chunk
         parts = 1 if mode == "sgd" else self._parts(network)
         self.ws = Workspace(network, rows, parts)
-        self.threads = KernelThreads(check_threads(threads), splits=parts > 1)
+        self.threads = KernelThreads(
+            check_threads(threads), splits=parts > 1,
+            uses_blas=mode != "sgd" and any(
+                self.chunk * n_in * n_out >= BLAS_MIN_MACS
+                for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+            ),
+        )
         self.lr = network.dtype.type(lr)
         self.loss_code = LOSS_CODES[loss]
         self.mean = reduction == "mean"
