@@ -13,7 +13,7 @@ from numba import njit
 from .config import JIT_OPTIONS, twin
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
 from .network import add_gradient, all_finite, bias, flat_weights, row
-from .parallel import parts_epoch, parts_epoch_parallel
+from .parallel import parts_epoch, parts_epoch_parallel, parts_epoch_whole
 
 
 @njit(**JIT_OPTIONS)
@@ -119,8 +119,9 @@ def run_epochs(
 
     Epoch e visits ``orders[e]``, per sample (``per_sample``) or in batches,
     each batch cut into parts as ``parallel.parts_epoch`` does
-    (``run_epochs_parallel`` runs the parts on Numba's thread pool; the
-    result is the same either way).
+    (``run_epochs_parallel`` runs the parts on Numba's thread pool, with the
+    same result; ``run_epochs_whole`` is for ``max_parts == 1`` and compiles
+    no parts kernel).
     Its loss (divided by n when ``mean``) goes to ``losses[e]``. Stops after
     the first epoch whose loss is <= ``tol`` (pass a negative tol to never
     stop), or after a diverging epoch: then ``theta`` is restored from
@@ -157,4 +158,8 @@ def run_epochs(
 
 run_epochs_parallel = njit(**JIT_OPTIONS)(
     twin(run_epochs, "_parallel", parts_epoch=parts_epoch_parallel)
+)
+
+run_epochs_whole = njit(**JIT_OPTIONS)(
+    twin(run_epochs, "_whole", parts_epoch=parts_epoch_whole)
 )

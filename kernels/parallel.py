@@ -165,3 +165,19 @@ batch_step_parallel = njit(**JIT_OPTIONS)(
 parts_epoch_parallel = njit(**JIT_OPTIONS)(
     twin(parts_epoch, "_parallel", batch_step=batch_step_parallel)
 )
+
+
+@njit(**JIT_OPTIONS)
+def _never_split(*args):
+    """Stands in for the parts kernels in the whole-batch chain, which never calls them."""
+
+
+# The whole-batch chain, for trainers whose batches are never split
+# (max_parts == 1): the parts kernels are not compiled into it, which keeps
+# the first fit's compilation short.
+batch_step_whole = njit(**JIT_OPTIONS)(
+    twin(batch_step, "_whole", parts_gradient=_never_split, reduce_step=_never_split)
+)
+parts_epoch_whole = njit(**JIT_OPTIONS)(
+    twin(parts_epoch, "_whole", batch_step=batch_step_whole)
+)

@@ -130,7 +130,11 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False):
                 per_sample, 32, ws.chunk, 1, ws.parts, 1, dtype(0.1), True, kernels.LOSS_MSE,
                 -1.0)
 
-    kernel = kernels.run_epochs_parallel if parallel else kernels.run_epochs
+    # The kernel Trainer calls for this workspace.
+    if parallel:
+        kernel = kernels.run_epochs_parallel
+    else:
+        kernel = kernels.run_epochs_whole if parts == 1 else kernels.run_epochs
     empty_run(*args(1))
     kernel(*args(1))
     return {

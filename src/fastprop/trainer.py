@@ -324,7 +324,10 @@ class Trainer:
         orders = self._orders(epochs)
         try:
             with self.threads as pool:
-                run = kernels.run_epochs_parallel if pool.parallel else kernels.run_epochs
+                if ws.parts == 1:
+                    run = kernels.run_epochs_whole
+                else:
+                    run = kernels.run_epochs_parallel if pool.parallel else kernels.run_epochs
                 run(
                     self.X, self.Y, orders, net.params, net._sizes, net._offsets,
                     ws.partials, ws.part_acts, ws.part_deltas, ws.part_scratch, ws.part_loss,
