@@ -16,7 +16,10 @@ import fastprop
 from conftest import random_problem
 from fastprop import Network
 
-KERNEL_ENTRY_POINTS = ("run_epochs", "sgd_epoch", "minibatch_epoch", "predict_into", "add_gradient")
+KERNEL_ENTRY_POINTS = (
+    "run_epochs", "run_epochs_whole", "run_epochs_parallel", "sgd_epoch", "minibatch_epoch",
+    "predict_into", "add_gradient",
+)
 
 
 class CompiledCodeRan(AssertionError):
