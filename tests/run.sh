@@ -39,13 +39,12 @@ case " $stages " in *" 1 "*) timed "1 (pytest)" "$py" -m pytest --durations=15 "
 
 # Stage 2: the suite again with every array index checked (Numba checks no
 # bounds by default, so a shape bug would read or write out of bounds
-# silently); a fresh cache, since the checks are compiled in. Tests marked
-# "processes" (kill tests, thread counts in child interpreters) are left out:
-# they test processes and files, and cost a third of the run.
+# silently); a fresh cache, since the checks are compiled in. The whole
+# suite, child interpreters included (they inherit the setting).
 case " $stages " in *" 2 "*)
     timed "2 (pytest, NUMBA_BOUNDSCHECK=1)" \
         env NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR="$scratch/boundscheck-cache" \
-        "$py" -m pytest -m "not processes" "$@" ;;
+        "$py" -m pytest "$@" ;;
 esac
 
 # Stage 3: the kernels as plain Python (NUMBA_DISABLE_JIT=1) on tiny inputs,
