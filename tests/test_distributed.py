@@ -5,6 +5,7 @@ kernels into the shared Numba cache (tests/run.sh exports NUMBA_CACHE_DIR and
 the worker processes inherit it), so the workers load them from disk.
 """
 
+import dask
 import dask.array as da
 import joblib
 import numpy as np
@@ -23,10 +24,18 @@ from fastprop.sklearn import FastpropClassifier
 QUIET = dict(dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
 
 
+# Numba compiles with the GIL held, for tens of seconds on a cold or bounds-checked
+# cache; the scheduler and client share this process, so give their comms room.
+# (A CI run once saw the client's connection dropped mid-test, its data lost.)
+PATIENT_COMMS = {"distributed.comm.timeouts.connect": "120s",
+                 "distributed.comm.timeouts.tcp": "300s"}
+
+
 @pytest.fixture(scope="module")
 def client():
     fd.warm_kernels()
     with (
+        dask.config.set(PATIENT_COMMS),
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", **QUIET
         ) as cluster,
