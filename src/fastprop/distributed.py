@@ -871,8 +871,11 @@ class _Run:
             self.data.check(self.net, patience=5 * self.data.POLL)
             raise
         finally:
-            if inflight:
-                client.cancel(inflight)
+            # Dropping the futures lets the scheduler forget the steps still queued.
+            # Client.cancel on them was followed, once in CI, by the scheduler
+            # removing this client and releasing its scattered data, so that the
+            # next fit lost its partitions (or waited on them for ever).
+            inflight.clear()
 
     def _diverged(self, what):
         raise DivergenceError(
