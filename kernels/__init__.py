@@ -5,7 +5,7 @@ Arithmetic only: no validation, no printing, no allocation inside an epoch.
 """
 
 from .config import FASTMATH, JIT_OPTIONS
-from .epochs import minibatch_epoch, run_epochs, run_epochs_parallel, run_epochs_whole, sgd_epoch
+from .epochs import run_epochs, run_epochs_parallel, run_epochs_whole, sgd_epoch
 from .layers import accumulate_gradient, forward_layer, hidden_delta, output_delta, step_outer
 from .network import add_gradient, all_finite, forward_block, predict_into
 from .parallel import batch_step, parts_epoch, parts_epoch_parallel
@@ -23,7 +23,6 @@ __all__ = [
     "forward_block",
     "forward_layer",
     "hidden_delta",
-    "minibatch_epoch",
     "output_delta",
     "parts_epoch",
     "parts_epoch_parallel",

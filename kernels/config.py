@@ -15,9 +15,6 @@ JIT_OPTIONS = {"nogil": True, "cache": True, "fastmath": FASTMATH}
 # below it the fused row loops win, since a BLAS call costs ~1 µs to set up.
 BLAS_MIN_MACS = 1 << 15
 
-# A threshold no layer reaches: every layer runs the fused row loops.
-NO_BLAS = 1 << 62
-
 
 def twin(py_func, suffix, **callees):
     """``py_func`` under another name, calling ``callees`` in place of the same-named globals.

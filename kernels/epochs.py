@@ -12,7 +12,7 @@ from numba import njit
 
 from .config import JIT_OPTIONS, twin
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
-from .network import add_gradient, all_finite, bias, flat_weights, row
+from .network import all_finite, bias, flat_weights, row
 from .parallel import parts_epoch, parts_epoch_parallel, parts_epoch_whole
 
 
@@ -77,41 +77,9 @@ def sgd_epoch(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, los
 
 
 @njit(**JIT_OPTIONS)
-def minibatch_epoch(
-    X, Y, order, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
-    batch_size, chunk, lr, mean,
-    loss_kind,
-):
-    """Mini-batch gradient descent; full batch is ``batch_size >= n``.
-
-    Batches are consecutive slices of ``order``, the last one partial. Each
-    batch's gradient is summed ``chunk`` rows at a time into ``grad``, divided
-    by the batch's own size when ``mean``, then applied to every parameter.
-    X (n, n_0), Y (n, n_L), order (n,) int64: read.
-    theta: modified in place. grad, acts, deltas, scratch: workspace (see add_gradient).
-    Matches ``reference.minibatch_epoch``.
-    """
-    n = order.shape[0]
-    total = 0.0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        grad[:] = 0
-        total += add_gradient(
-            X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, scratch,
-            act_off, chunk, loss_kind,
-        )
-        step = theta.dtype.type(lr / (stop - start) if mean else lr)
-        for p in range(theta.shape[0]):
-            theta[p] -= step * grad[p]
-    if not all_finite(theta):
-        return np.nan
-    return total
-
-
-@njit(**JIT_OPTIONS)
 def run_epochs(
-    X, Y, orders, theta, sizes, offsets, partials, part_acts, part_deltas, part_scratch,
-    part_loss, act_off, snapshot, losses,
+    X, Y, orders, theta, sizes, offsets, partials, part_acts, part_deltas, part_loss,
+    act_off, snapshot, losses,
     per_sample, batch_size, chunk, n_weights, max_parts, min_part_macs, lr, mean, loss_kind,
     tol,
 ):
@@ -129,7 +97,7 @@ def run_epochs(
     Returns the number of epochs run; entries after it are left untouched.
 
     X, Y, orders (E, n) int64: read. theta: modified in place.
-    partials, part_acts, part_deltas, part_scratch, part_loss: workspace, one
+    partials, part_acts, part_deltas, part_loss: workspace, one
     row per part (per-sample SGD uses row 0). snapshot (like theta): workspace.
     losses (>= E,) float64: written.
     """
@@ -142,7 +110,7 @@ def run_epochs(
         else:
             total = parts_epoch(
                 X, Y, orders[e], theta, sizes, offsets, partials, part_acts, part_deltas,
-                part_scratch, part_loss, act_off, batch_size, chunk, n_weights, max_parts,
+                part_loss, act_off, batch_size, chunk, n_weights, max_parts,
                 min_part_macs, lr, mean, loss_kind,
             )
         if total != total:

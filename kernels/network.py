@@ -13,6 +13,7 @@ unused). Views over a block's first ``m`` rows are contiguous for any m.
 import numpy as np
 from numba import njit
 
+from .blas import add_at_b, matmul_bt_into, matmul_into
 from .config import BLAS_MIN_MACS, JIT_OPTIONS
 from .layers import accumulate_row, forward_row, hidden_delta_row, output_delta_row
 from .scalar import sigmoid
@@ -51,9 +52,9 @@ def block(buf, act_off, sizes, l, m):
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def use_blas(m, n_in, n_out, blas_min_macs):
+def use_blas(m, n_in, n_out):
     """Whether a block of m rows through an (n_in, n_out) layer goes to BLAS."""
-    return m * n_in * n_out >= blas_min_macs
+    return m * n_in * n_out >= BLAS_MIN_MACS
 
 
 @njit(**JIT_OPTIONS)
@@ -63,18 +64,12 @@ def forward_block(theta, sizes, offsets, acts, act_off, m):
     A large layer is one BLAS matrix product followed by one fused
     bias-and-sigmoid pass; a small one runs ``forward_row`` row by row.
     """
-    forward_block_with(theta, sizes, offsets, acts, act_off, m, BLAS_MIN_MACS)
-
-
-@njit(**JIT_OPTIONS)
-def forward_block_with(theta, sizes, offsets, acts, act_off, m, blas_min_macs):
-    """``forward_block`` with layers of at least ``blas_min_macs`` multiply-adds on BLAS."""
     L = sizes.shape[0] - 1
     for l in range(L):
         b = bias(theta, sizes, offsets, l)
-        if use_blas(m, sizes[l], sizes[l + 1], blas_min_macs):
+        if use_blas(m, sizes[l], sizes[l + 1]):
             Z = block(acts, act_off, sizes, l + 1, m)
-            np.dot(block(acts, act_off, sizes, l, m), weights(theta, sizes, offsets, l), Z)
+            matmul_into(block(acts, act_off, sizes, l, m), weights(theta, sizes, offsets, l), Z)
             add_bias_sigmoid(Z, b)
         else:
             W = flat_weights(theta, sizes, offsets, l)
@@ -94,28 +89,25 @@ def add_bias_sigmoid(Z, b):
 
 
 @njit(**JIT_OPTIONS)
-def backward_block(theta, sizes, offsets, grad, acts, deltas, scratch, act_off, m, blas_min_macs):
+def backward_block(theta, sizes, offsets, grad, acts, deltas, act_off, m):
     """Backpropagate the output deltas of the block's ``m`` rows and add their gradient.
 
     ``deltas`` holds the output layer's deltas; hidden deltas are written
-    layer by layer with the weights in ``theta``. BLAS cannot add into its
-    output, so a large layer's gradient goes through ``scratch`` (at least
-    the largest W) and is then added to ``grad``.
+    layer by layer with the weights in ``theta``. A large layer's gradient
+    is added to ``grad`` by BLAS itself (GEMM with beta = 1).
     """
     L = sizes.shape[0] - 1
     for l in range(L - 1, -1, -1):
         n_in, n_out = sizes[l], sizes[l + 1]
         gb = bias(grad, sizes, offsets, l)
-        if use_blas(m, n_in, n_out, blas_min_macs):
+        if use_blas(m, n_in, n_out):
             A = block(acts, act_off, sizes, l, m)
             D = block(deltas, act_off, sizes, l + 1, m)
             if l > 0:
                 D_prev = block(deltas, act_off, sizes, l, m)
-                np.dot(D, weights(theta, sizes, offsets, l).T, D_prev)
+                matmul_bt_into(D, weights(theta, sizes, offsets, l), D_prev)
                 times_sigmoid_prime(D_prev, A)
-            tmp = scratch[: n_in * n_out].reshape((n_in, n_out))
-            np.dot(A.T, D, tmp)
-            add_into(weights(grad, sizes, offsets, l), tmp)
+            add_at_b(A, D, weights(grad, sizes, offsets, l))
             for r in range(m):
                 d = D[r]
                 for j in range(n_out):
@@ -140,16 +132,6 @@ def times_sigmoid_prime(D, A):
         a = A[r]
         for j in range(D.shape[1]):
             d[j] *= a[j] * (one - a[j])
-
-
-@njit(**JIT_OPTIONS)
-def add_into(G, T):
-    """``G += T`` for two 2-d arrays of one shape."""
-    for i in range(G.shape[0]):
-        g = G[i]
-        t = T[i]
-        for j in range(G.shape[1]):
-            g[j] += t[j]
 
 
 @njit(**JIT_OPTIONS)
@@ -181,33 +163,17 @@ def predict_into(X, theta, sizes, offsets, out, acts, act_off, chunk):
 
 @njit(**JIT_OPTIONS)
 def add_gradient(
-    X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
-    chunk, loss_kind,
+    X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, act_off, chunk,
+    loss_kind,
 ):
     """Add the summed gradient of samples ``order[start:stop]`` to ``grad``.
 
     Works ``chunk`` rows at a time so the workspace never grows with the batch.
     X (n, n_0), Y (n, n_L), order (n,) int64: read. theta: read.
     grad: modified in place (same layout as theta).
-    acts, deltas, scratch (at least the largest W): workspace.
+    acts, deltas: workspace.
     Returns the summed loss of those samples at the current theta.
     Matches ``reference.gradients`` with ``reduction="sum"``.
-    """
-    return add_gradient_with(
-        X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
-        chunk, loss_kind, BLAS_MIN_MACS,
-    )
-
-
-@njit(**JIT_OPTIONS)
-def add_gradient_with(
-    X, Y, order, start, stop, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
-    chunk, loss_kind, blas_min_macs,
-):
-    """``add_gradient`` with layers of at least ``blas_min_macs`` multiply-adds on BLAS.
-
-    Parts running on Numba's threads pass ``NO_BLAS``: a multi-threaded BLAS
-    called from each of them would put two thread pools on the same cores.
     """
     L = sizes.shape[0] - 1
     total = 0.0
@@ -218,14 +184,13 @@ def add_gradient_with(
             x = X[order[c0 + r]]
             for j in range(sizes[0]):
                 a0[j] = x[j]
-        forward_block_with(theta, sizes, offsets, acts, act_off, m, blas_min_macs)
+        forward_block(theta, sizes, offsets, acts, act_off, m)
         for r in range(m):
             total += output_delta_row(
                 row(acts, act_off, sizes, L, r), Y[order[c0 + r]],
                 row(deltas, act_off, sizes, L, r), loss_kind,
             )
-        backward_block(theta, sizes, offsets, grad, acts, deltas, scratch, act_off, m,
-                       blas_min_macs)
+        backward_block(theta, sizes, offsets, grad, acts, deltas, act_off, m)
     return total
 
 

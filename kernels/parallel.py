@@ -20,33 +20,37 @@ import types
 import numpy as np
 from numba import njit, prange
 
-from .config import JIT_OPTIONS, NO_BLAS, twin
-from .network import add_gradient, add_gradient_with, all_finite
+from .config import JIT_OPTIONS, twin
+from .network import add_gradient, all_finite
 
 # Parameters per block of the parallel reduction: large enough to amortise a
 # block's scheduling, small enough to spread a 100k-parameter net over threads.
 REDUCE_BLOCK = 4096
 
-# A part must hold at least this many rows: the reduction costs one add per
-# parameter and part, which these rows' gradient work must dwarf.
+# Rows per part. A part's gradient GEMM does one multiply-add per weight per
+# row it holds, between a read and a write of that weight's partial sum, so
+# parts of few rows are bound by memory: 784-128-64-10 batches of 256 ran
+# 35% slower in 8 parts of 32 rows than in 2 of 128, on the same 2 cores.
+# Beyond the first split, a part gets TARGET_PART_ROWS rows; two parts need
+# only MIN_PART_ROWS each (mini-batches of 32 still use two cores).
 MIN_PART_ROWS = 16
+TARGET_PART_ROWS = 64
 
 
 def _n_parts(m, n_weights, max_parts, min_part_macs):
     """How many parts a batch of m rows is cut into: a function of m and the network only."""
-    by_rows = m // MIN_PART_ROWS
+    by_rows = max(m // TARGET_PART_ROWS, min(2, m // MIN_PART_ROWS))
     by_work = (m * n_weights) // max(min_part_macs, 1)
     return max(1, min(max_parts, by_rows, by_work))
 
 
 def _parts_gradient(
     X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
-    part_scratch, part_loss, act_off, chunk, n_parts, loss_kind,
+    part_loss, act_off, chunk, n_parts, loss_kind,
 ):
     """Gradient of ``order[start:stop]`` in ``n_parts`` parts, part p into ``partials[p]``.
 
-    partials (>= n_parts, n_params), part_acts, part_deltas, part_scratch
-    (>= n_parts, ...): workspace rows, one per part, each laid out as in
+    partials (>= n_parts, n_params), part_acts, part_deltas (>= n_parts, ...): workspace rows, one per part, each laid out as in
     ``add_gradient``. part_loss (>= n_parts,) float64: written, each part's
     summed loss. The parts' sum equals ``add_gradient`` over the whole range
     up to the order of the additions.
@@ -58,12 +62,13 @@ def _parts_gradient(
         g = partials[p]
         for i in range(g.shape[0]):
             g[i] = 0
-        # Row loops only: the parallel and serial twins must take the same
-        # path to give the same bits, and splitting pays only for networks
-        # small enough that BLAS gains little (Trainer.MAX_SPLIT_WEIGHTS).
-        part_loss[p] = add_gradient_with(
+        # Each part calls BLAS for its large layers, single-threaded (the
+        # trainer holds OpenBLAS to one thread while parts run), so parts on
+        # Numba's threads never wait on a second pool; the serial twin takes
+        # the very same path, hence the same bits.
+        part_loss[p] = add_gradient(
             X, Y, order, lo, hi, theta, sizes, offsets, g, part_acts[p], part_deltas[p],
-            part_scratch[p], act_off, chunk, loss_kind, NO_BLAS,
+            act_off, chunk, loss_kind,
         )
 
 
@@ -98,8 +103,7 @@ reduce_step_parallel = njit(parallel=True, **JIT_OPTIONS)(twin(_reduce_step, "_p
 @njit(**JIT_OPTIONS)
 def batch_step(
     X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
-    part_scratch, part_loss, act_off, chunk, n_weights, max_parts, min_part_macs, step_scale,
-    loss_kind,
+    part_loss, act_off, chunk, n_weights, max_parts, min_part_macs, step_scale, loss_kind,
 ):
     """One mini-batch update: gradient of ``order[start:stop]``, then ``theta -= step · grad``.
 
@@ -114,14 +118,14 @@ def batch_step(
         g[:] = 0
         total = add_gradient(
             X, Y, order, start, stop, theta, sizes, offsets, g, part_acts[0], part_deltas[0],
-            part_scratch[0], act_off, chunk, loss_kind,
+            act_off, chunk, loss_kind,
         )
         for i in range(theta.shape[0]):
             theta[i] -= step_scale * g[i]
         return total
     parts_gradient(
         X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
-        part_scratch, part_loss, act_off, chunk, n_p, loss_kind,
+        part_loss, act_off, chunk, n_p, loss_kind,
     )
     reduce_step(partials, n_p, theta, step_scale)
     total = 0.0
@@ -132,13 +136,13 @@ def batch_step(
 
 @njit(**JIT_OPTIONS)
 def parts_epoch(
-    X, Y, order, theta, sizes, offsets, partials, part_acts, part_deltas, part_scratch,
-    part_loss, act_off, batch_size, chunk, n_weights, max_parts, min_part_macs, lr, mean,
+    X, Y, order, theta, sizes, offsets, partials, part_acts, part_deltas, part_loss,
+    act_off, batch_size, chunk, n_weights, max_parts, min_part_macs, lr, mean,
     loss_kind,
 ):
     """Mini-batch gradient descent over ``order`` with each batch split into parts.
 
-    Same updates as ``minibatch_epoch`` (full batch is ``batch_size >= n``)
+    Full batch is ``batch_size >= n``. Matches ``reference.minibatch_epoch``
     up to the order in which a batch's gradient is summed. Returns the
     epoch's summed loss, or NaN if the parameters stopped being finite.
     """
@@ -149,7 +153,7 @@ def parts_epoch(
         step = theta.dtype.type(lr / (stop - start) if mean else lr)
         total += batch_step(
             X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
-            part_scratch, part_loss, act_off, chunk, n_weights, max_parts, min_part_macs, step,
+            part_loss, act_off, chunk, n_weights, max_parts, min_part_macs, step,
             loss_kind,
         )
     if not all_finite(theta):

@@ -44,8 +44,9 @@ def empty_sgd(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, los
 
 
 @njit
-def empty_minibatch(X, Y, order, theta, sizes, offsets, grad, acts, deltas, scratch, act_off,
-                    batch_size, chunk, lr, mean, loss_kind):
+def empty_minibatch(X, Y, order, theta, sizes, offsets, partials, part_acts, part_deltas,
+                    part_loss, act_off, batch_size, chunk, n_weights, max_parts, min_part_macs,
+                    lr, mean, loss_kind):
     return 0.0
 
 
@@ -71,11 +72,11 @@ def measure(dtype, sizes, mode, batch_size=None, chunk=None):
 
         def args(n):
             order = rng.permutation(n).astype(np.int64)
-            return (X, Y, order, net.params, net._sizes, net._offsets, ws.grad, ws.acts,
-                    ws.deltas, ws.scratch, ws.act_off, min(batch_size, n), ws.chunk, lr,
-                    True, kernels.LOSS_MSE)
+            return (X, Y, order, net.params, net._sizes, net._offsets, ws.partials,
+                    ws.part_acts, ws.part_deltas, ws.part_loss, ws.act_off,
+                    min(batch_size, n), ws.chunk, 1, 1, 1, lr, True, kernels.LOSS_MSE)
 
-        kernel, empty = kernels.minibatch_epoch, empty_minibatch
+        kernel, empty = kernels.parallel.parts_epoch_whole, empty_minibatch
     else:
         ws = Workspace(net, 2)  # sgd keeps two rows
 
@@ -106,7 +107,7 @@ def measure(dtype, sizes, mode, batch_size=None, chunk=None):
 
 @njit
 def empty_run(X, Y, orders, theta, sizes, offsets, partials, part_acts, part_deltas,
-              part_scratch, part_loss, act_off, snapshot, losses, per_sample, batch_size, chunk,
+              part_loss, act_off, snapshot, losses, per_sample, batch_size, chunk,
               n_weights, max_parts, min_part_macs, lr, mean, loss_kind, tol):
     return 0
 
@@ -126,7 +127,7 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False):
     def args(epochs):
         orders = rng.permuted(np.tile(np.arange(N), (epochs, 1)), axis=1)
         return (X, Y, orders, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
-                ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, snapshot, losses,
+                ws.part_deltas, ws.part_loss, ws.act_off, snapshot, losses,
                 per_sample, 32, ws.chunk, 1, ws.parts, 1, dtype(0.1), True, kernels.LOSS_MSE,
                 -1.0)
 

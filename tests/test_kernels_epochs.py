@@ -63,9 +63,11 @@ def sgd_epoch(net, X, Y, order, ws, lr, loss):
 
 
 def minibatch_epoch(net, X, Y, order, ws, batch_size, lr, mean, loss):
-    return kernels.minibatch_epoch(
-        X, Y, order, net.params, net._sizes, net._offsets, ws.grad,
-        ws.acts, ws.deltas, ws.scratch, ws.act_off, batch_size, ws.chunk,
+    """A mini-batch epoch with every batch in one part (the whole-batch chain)."""
+    n_weights = sum(W.size for W in net.weights)
+    return kernels.parallel.parts_epoch_whole(
+        X, Y, order, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
+        ws.part_deltas, ws.part_loss, ws.act_off, batch_size, ws.chunk, n_weights, 1, 1,
         net.dtype.type(lr), mean, LOSS_CODES[loss],
     )
 
@@ -281,7 +283,7 @@ def run_epochs(
     kernel = kernels.run_epochs_parallel if parallel else kernels.run_epochs
     done = kernel(
         X, Y, orders_, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
-        ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, snapshot, losses,
+        ws.part_deltas, ws.part_loss, ws.act_off, snapshot, losses,
         per_sample, batch_size, ws.chunk, 1, ws.parts, 1, net.dtype.type(lr), mean,
         LOSS_CODES[loss], tol,
     )

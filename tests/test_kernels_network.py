@@ -65,7 +65,7 @@ def predict(net, X, ws):
 def add_gradient(net, X, Y, order, start, stop, ws, grad, loss):
     return kernels.add_gradient(
         X, Y, order, start, stop, net.params, net._sizes, net._offsets, grad,
-        ws.acts, ws.deltas, ws.scratch, ws.act_off, ws.chunk, LOSS_CODES[loss],
+        ws.acts, ws.deltas, ws.act_off, ws.chunk, LOSS_CODES[loss],
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 import fastprop
 from conftest import assert_close, random_problem
 from fastprop import Network, Trainer, kernels, reference
-from fastprop.kernels.parallel import MIN_PART_ROWS, _n_parts
+from fastprop.kernels.parallel import MIN_PART_ROWS, TARGET_PART_ROWS, _n_parts
 from fastprop.threads import max_threads
 from fastprop.workspace import LOSS_CODES, Workspace
 
@@ -34,7 +34,7 @@ def parts_epoch(net, X, Y, order, ws, batch_size, lr, mean, loss, parallel):
     kernel = kernels.parts_epoch_parallel if parallel else kernels.parts_epoch
     return kernel(
         X, Y, order, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
-        ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, batch_size, ws.chunk,
+        ws.part_deltas, ws.part_loss, ws.act_off, batch_size, ws.chunk,
         n_weights, ws.parts, 1, net.dtype.type(lr), mean, LOSS_CODES[loss],
     )
 
@@ -79,13 +79,17 @@ def test_parallel_and_serial_parts_give_identical_bits(case, dtype):
 
 def test_part_count_depends_on_batch_and_network_only():
     assert _n_parts(1, 10**6, 8, 1) == 1
-    assert _n_parts(MIN_PART_ROWS * 3, 10**6, 8, 1) == 3
+    assert _n_parts(MIN_PART_ROWS * 2 - 1, 10**6, 8, 1) == 1
+    assert _n_parts(MIN_PART_ROWS * 2, 10**6, 8, 1) == 2  # the first split: small parts
+    assert _n_parts(TARGET_PART_ROWS * 3, 10**6, 8, 1) == 3  # then parts of full size
+    assert _n_parts(TARGET_PART_ROWS * 3 - 1, 10**6, 8, 1) == 2
     assert _n_parts(10**6, 10**6, 8, 1) == 8
     # Too little work per part: fewer parts.
     assert _n_parts(1024, 100, 8, 100 * 512) == 2
     for m in range(1, 300):
         p = _n_parts(m, 5000, 8, 1 << 18)
         assert 1 <= p <= 8 and (p == 1 or m // p >= MIN_PART_ROWS)
+        assert p <= 2 or m // p >= TARGET_PART_ROWS
 
 
 @pytest.mark.skipif(max_threads() < 2, reason="needs a thread pool of at least 2")
@@ -147,7 +151,7 @@ X, Y = np.random.rand(40, 3), np.random.rand(40, 1)
 order = np.arange(40)
 for kernel in (kernels.parts_epoch, kernels.parts_epoch_parallel):
     kernel(X, Y, order, net.params, net._sizes, net._offsets, ws.partials, ws.part_acts,
-           ws.part_deltas, ws.part_scratch, ws.part_loss, ws.act_off, 40, 4, 16, 2, 1,
+           ws.part_deltas, ws.part_loss, ws.act_off, 40, 4, 16, 2, 1,
            0.1, True, 0)
 """
 
@@ -172,18 +176,43 @@ def test_parallel_twins_have_cache_files_of_their_own(tmp_path):
     assert not kernels.parallel.parts_gradient.targetoptions.get("parallel", False)
 
 
-def test_openblas_is_held_to_the_requested_threads_and_given_back():
-    from fastprop.threads import KernelThreads, _openblas_thread_setters
+def blas_counts():
+    from fastprop.threads import _openblas_thread_setters
 
     setters = _openblas_thread_setters()
     if not setters:
         pytest.skip("no OpenBLAS in this process (another BLAS is not managed)")
-    before = [get() for _, get in setters]
-    with KernelThreads(None, splits=False, uses_blas=True):
-        assert [get() for _, get in setters] == [1] * len(setters)
-    assert [get() for _, get in setters] == before
-    with KernelThreads(1, splits=False, uses_blas=False):
-        assert [get() for _, get in setters] == before  # no BLAS, nothing touched
+    return [get() for _, get in setters]
+
+
+@pytest.mark.parametrize("threads", [None, 1, 2])
+def test_openblas_is_held_to_one_thread_and_given_back(threads):
+    # One thread whatever `threads` says: OpenBLAS's float32 GEMM gives other
+    # bits on 2 threads than on 1, so more would make results depend on it.
+    from fastprop.threads import KernelThreads, max_threads
+
+    if threads and threads > max_threads():
+        pytest.skip("needs NUMBA_NUM_THREADS >= 2")
+    before = blas_counts()
+    with KernelThreads(threads, splits=False, uses_blas=True):
+        assert blas_counts() == [1] * len(before)
+    assert blas_counts() == before
+    with KernelThreads(threads, splits=False, uses_blas=False):
+        assert blas_counts() == before  # no BLAS, nothing touched
+
+
+def test_overlapping_kernel_calls_keep_blas_held_until_the_last_ends():
+    from fastprop.threads import KernelThreads
+
+    before = blas_counts()
+    first = KernelThreads(None, uses_blas=True)
+    second = KernelThreads(None, uses_blas=True)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first call ends while the second still runs
+    assert blas_counts() == [1] * len(before)
+    second.__exit__(None, None, None)
+    assert blas_counts() == before
 
 
 def test_trainer_holds_blas_only_when_its_layers_use_it():

@@ -223,8 +223,8 @@ def test_split_batches_match_reference(mode, threads, dtype, monkeypatch):
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("sizes", [(3, 4, 2), (BLAS_W, BLAS_W, BLAS_W, 2)], ids=["rows", "blas"])
-def test_minibatch_epoch_kernel_matches_reference(sizes, reduction, dtype):
-    """The serial epoch kernel called directly, with buffers laid out as its docstring says."""
+def test_whole_batch_epoch_kernel_matches_reference(sizes, reduction, dtype):
+    """The whole-batch epoch kernel called directly, with buffers laid out as its docstring says."""
     net = make_net(sizes, dtype)
     n, batch_size = 2 * BLAS_M + 3, BLAS_M  # two full batches and a partial one
     X, Y = problem(sizes, dtype, n=n)
@@ -232,17 +232,17 @@ def test_minibatch_epoch_kernel_matches_reference(sizes, reduction, dtype):
     chunk = BLAS_M
     widths = np.array(sizes, dtype=np.int64)
     act_off = np.concatenate(([0], np.cumsum(widths[:-1]))).astype(np.int64) * chunk
-    acts = np.zeros(chunk * int(widths.sum()), dtype=dtype)
+    acts = np.zeros((1, chunk * int(widths.sum())), dtype=dtype)
     deltas = np.zeros_like(acts)
-    scratch = np.zeros(max(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)), dtype)
-    grad = np.zeros_like(net.params)
+    partials = np.zeros((1, net.params.size), dtype=dtype)
+    n_weights = sum(W.size for W in net.weights)
     ref_W = [W.copy() for W in net.weights]
     ref_b = [b.copy() for b in net.biases]
     ref_total = reference.minibatch_epoch(ref_W, ref_b, X, Y, order, batch_size, dtype(0.5),
                                           "mse", reduction)
-    comp_total = kernels.minibatch_epoch(
-        X, Y, order, net.params, net._sizes, net._offsets, grad, acts, deltas, scratch, act_off,
-        batch_size, chunk, 0.5, reduction == "mean", kernels.LOSS_MSE,
+    comp_total = kernels.parallel.parts_epoch_whole(
+        X, Y, order, net.params, net._sizes, net._offsets, partials, acts, deltas, np.zeros(1),
+        act_off, batch_size, chunk, n_weights, 1, 1, 0.5, reduction == "mean", kernels.LOSS_MSE,
     )
     assert_close(comp_total, ref_total, dtype, "epoch loss")
     for l in range(len(ref_W)):
@@ -250,18 +250,18 @@ def test_minibatch_epoch_kernel_matches_reference(sizes, reduction, dtype):
         assert_close(net.biases[l], ref_b[l], dtype, f"biases[{l}]")
 
 
-def test_minibatch_epoch_kernel_returns_nan_on_overflow():
+def test_whole_batch_epoch_kernel_returns_nan_on_overflow():
     sizes = (3, 2)
     net = make_net(sizes, np.float64)
     X, Y = problem(sizes, np.float64, n=4)
     X *= 1e300
     widths = np.array(sizes, dtype=np.int64)
     act_off = np.concatenate(([0], np.cumsum(widths[:-1]))).astype(np.int64) * 4
-    acts = np.zeros(4 * int(widths.sum()))
+    acts = np.zeros((1, 4 * int(widths.sum())))
     with np.errstate(all="ignore"):  # as plain Python the overflow happens in NumPy scalars
-        total = kernels.minibatch_epoch(
+        total = kernels.parallel.parts_epoch_whole(
             X, Y, np.arange(4, dtype=np.int64), net.params, net._sizes, net._offsets,
-            np.zeros_like(net.params), acts, np.zeros_like(acts), np.zeros(6), act_off,
-            4, 4, 1e300, True, kernels.LOSS_BCE,
+            np.zeros((1, net.params.size)), acts, np.zeros_like(acts), np.zeros(1), act_off,
+            4, 4, 6, 1, 1, 1e300, True, kernels.LOSS_BCE,
         )
     assert np.isnan(total)

@@ -10,13 +10,12 @@ def setup(threads):
     from fastprop.threads import max_threads
 
     # The kernels' own threading, not the --threads request, decides the cores used:
-    # Numba's pool for batches split into parts (networks of up to
-    # Trainer.MAX_SPLIT_WEIGHTS weights), BLAS threads where larger layers call np.dot.
+    # Numba's pool runs the parts of a batch, each part single-threaded BLAS.
     return (
-        f"fastprop {fastprop.__version__}: Numba kernels; batches of networks up to "
-        f"{Trainer.MAX_SPLIT_WEIGHTS} weights split into <= {Trainer.MAX_PARTS} parts on "
-        f"{max_threads()} Numba threads; larger layers: blocks of >= "
-        f"{kernels.config.BLAS_MIN_MACS} multiply-adds via np.dot (BLAS)"
+        f"fastprop {fastprop.__version__}: Numba kernels; batches split into <= "
+        f"{Trainer.MAX_PARTS} parts on {max_threads()} Numba threads; within a part, "
+        f"layer blocks of >= {kernels.config.BLAS_MIN_MACS} multiply-adds via np.dot "
+        "(single-threaded BLAS), smaller ones by fused row loops"
     )
 
 

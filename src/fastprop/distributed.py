@@ -154,7 +154,7 @@ def partition_gradient(params, sizes, X, Y, loss, order=None, start=0, stop=None
     ws = Workspace(net, min(CHUNK, max(1, stop - start)))
     total = kernels.add_gradient(
         X, Y, order, start, stop, net.params, net._sizes, net._offsets, ws.grad,
-        ws.acts, ws.deltas, ws.scratch, ws.act_off, ws.chunk, LOSS_CODES[loss],
+        ws.acts, ws.deltas, ws.act_off, ws.chunk, LOSS_CODES[loss],
     )
     return float(total), ws.grad
 

@@ -263,7 +263,7 @@ def gradients(network, X, Y, *, loss="mse", reduction="mean"):
     order = np.arange(n, dtype=np.int64)
     total = kernels.add_gradient(
         X, Y, order, 0, n, network.params, network._sizes, network._offsets, grad,
-        ws.acts, ws.deltas, ws.scratch, ws.act_off, ws.chunk, LOSS_CODES[loss],
+        ws.acts, ws.deltas, ws.act_off, ws.chunk, LOSS_CODES[loss],
     )
     if not (np.isfinite(total) and np.isfinite(grad).all()):
         raise ValueError(

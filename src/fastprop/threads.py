@@ -1,14 +1,13 @@
 """Which threads the kernels run on.
 
-Batches of small networks are split into parts that run on Numba's thread
-pool (the fused row loops); larger networks compute each block with BLAS
-(OpenBLAS through SciPy). OpenBLAS's own threads fight any other pool on the
+Batches are split into parts that run on Numba's thread pool; each part
+computes its large layers with BLAS (OpenBLAS through SciPy), its small ones
+with fused row loops. OpenBLAS's own threads fight any other pool on the
 same cores (measured on this 2-core box under load: a 784-128-64-10
 mini-batch-32 epoch ran 2.3x slower with OpenBLAS on 2 threads than on 1),
 so while a kernel runs every OpenBLAS in the process is held to one thread
-(or to ``threads`` when the caller gives it), through its own
-``openblas_set_num_threads`` (threadpoolctl's limit did not take effect on
-SciPy's OpenBLAS here), and given its count back afterwards.
+through its own ``openblas_set_num_threads`` (threadpoolctl's limit did not
+take effect on SciPy's OpenBLAS here), and given its count back afterwards.
 The number of parts never depends on the thread count, so results are the
 same bits for any ``threads``.
 """
@@ -70,40 +69,73 @@ def _openblas_thread_setters():
     return _openblas
 
 
+class _BlasPin:
+    """OpenBLAS held to one thread while any kernel runs, in any Python thread.
+
+    Counted, so that the last kernel to finish gives OpenBLAS its own count
+    back: with a plain save-and-restore per call, the first of two
+    overlapping calls would restore the count under the second one's feet.
+    One thread always, never ``threads``: OpenBLAS's float32 GEMM gives
+    other bits on 2 threads than on 1 (measured here), and results must not
+    depend on the thread count.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._restore = ()
+
+    def acquire(self):
+        with self._lock:
+            if self._users == 0:
+                setters = _openblas_thread_setters()
+                self._restore = [(set_, get()) for set_, get in setters]
+                for set_, _ in setters:
+                    set_(1)
+            self._users += 1
+
+    def release(self):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                for set_, n in self._restore:
+                    set_(n)
+                self._restore = ()
+
+
+_BLAS_PIN = _BlasPin()
+
+
 class KernelThreads:
     """Context for one kernel call: Numba's thread count set, the pool held, BLAS on one thread.
 
     ``parallel`` tells the kernel whether to use the pool: False with one
     thread, for a trainer whose batches are never split (``splits`` False),
     or while another Python thread holds it. ``uses_blas``: the kernel calls
-    BLAS, so OpenBLAS is set to ``threads`` threads for the call, one when
-    ``threads`` is None (other Python threads calling SciPy's BLAS meanwhile
-    get the same count).
+    BLAS, so OpenBLAS is held to one thread for the call (other Python
+    threads calling SciPy's BLAS meanwhile get one thread too).
     """
 
     def __init__(self, threads, splits=True, uses_blas=False):
-        self.blas_threads = 1 if threads is None else threads
         self.threads = max_threads() if threads is None else threads
         self.use_pool = splits and self.threads > 1
         self.uses_blas = uses_blas
         self.parallel = False
-        self._restore = ()
+        self._pinned = False
 
     def __enter__(self):
         self.parallel = self.use_pool and _POOL.acquire(blocking=False)
         if self.parallel:
             numba.set_num_threads(self.threads)  # thread-local in Numba
         if self.uses_blas:
-            setters = _openblas_thread_setters()
-            self._restore = [(set_, get()) for set_, get in setters]
-            for set_, _ in setters:
-                set_(self.blas_threads)
+            _BLAS_PIN.acquire()
+            self._pinned = True
         return self
 
     def __exit__(self, *exc):
-        for set_, n in self._restore:
-            set_(n)
-        self._restore = ()
+        if self._pinned:
+            _BLAS_PIN.release()
+            self._pinned = False
         if self.parallel:
             _POOL.release()
         return False

@@ -132,12 +132,12 @@ def fit(
         ``"val_loss"``, ``"accuracy"``, ``"val_accuracy"``. Returning True
         stops training.
     threads : int, optional
-        Threads that mini-batch and full-batch gradients run on. Networks of
-        up to ``Trainer.MAX_SPLIT_WEIGHTS`` weights split batches over
-        Numba's pool, all of it by default (``NUMBA_NUM_THREADS``), with the
-        same result, bit for bit, for any number of threads; larger ones run
-        BLAS on one thread by default (robust on a busy machine), or on
-        ``threads`` threads. Per-sample SGD uses one thread.
+        Threads that mini-batch and full-batch gradients run on: all of
+        Numba's pool by default (``NUMBA_NUM_THREADS``). A batch is split
+        into up to 8 parts (fewer for small batches and networks), each
+        computed with single-threaded BLAS for its large layers, and the
+        result is the same, bit for bit, for any number of threads. A batch
+        too small to split, and per-sample SGD, run on one thread.
 
     Validation, patience or a callback make fit run one compiled call per
     epoch and measure in between; without them many epochs run per call.
@@ -260,9 +260,6 @@ class Trainer:
     # Fixed numbers, not the thread count, so that results never depend on it.
     MAX_PARTS = 8
     MIN_PART_MACS = 1 << 18
-    # Parts run the fused row loops; above this many weights one part on BLAS
-    # wins (784-128-64-10: ~10x, measured on a busy 2-core box).
-    MAX_SPLIT_WEIGHTS = 1 << 14
     # Fewer parts when their workspaces would exceed this (wide networks).
     MAX_PART_BYTES = 256 << 20
 
@@ -300,14 +297,9 @@ class Trainer:
 
     def _parts(self, network):
         """Parts the largest batch is split into, as few as the memory cap requires."""
-        if self.n_weights > self.MAX_SPLIT_WEIGHTS:
-            return 1
         parts = n_parts(self.batch_size, self.n_weights, self.MAX_PARTS, self.MIN_PART_MACS)
         sizes = network.layer_sizes
-        largest_W = max(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
-        per_part = network.dtype.itemsize * (
-            network.params.size + largest_W + 2 * self.chunk * sum(sizes)
-        )
+        per_part = network.dtype.itemsize * (network.params.size + 2 * self.chunk * sum(sizes))
         return max(1, min(parts, self.MAX_PART_BYTES // per_part))
 
     def _orders(self, epochs):
@@ -330,7 +322,7 @@ class Trainer:
                     run = kernels.run_epochs_parallel if pool.parallel else kernels.run_epochs
                 run(
                     self.X, self.Y, orders, net.params, net._sizes, net._offsets,
-                    ws.partials, ws.part_acts, ws.part_deltas, ws.part_scratch, ws.part_loss,
+                    ws.partials, ws.part_acts, ws.part_deltas, ws.part_loss,
                     ws.act_off, self.snapshot, losses, self.mode == "sgd", self.batch_size,
                     self.chunk, self.n_weights, ws.parts, self.MIN_PART_MACS, self.lr,
                     self.mean, self.loss_code, -1.0 if tol is None else tol,

@@ -23,9 +23,9 @@ class Workspace:
     ``acts`` holds every layer's block, layer l starting at ``act_off[l]``;
     ``deltas`` shares those offsets (its layer-0 part is unused). A batch
     split into ``parts`` (see ``kernels.parallel``) gives each part a row of
-    ``part_acts``, ``part_deltas``, ``part_scratch`` and ``partials`` (its
-    gradient); ``acts``, ``deltas``, ``scratch`` and ``grad`` are part 0's.
-    Memory is ``parts * (2 * chunk * sum(layer_sizes) + n_params + largest W)``
+    ``part_acts``, ``part_deltas`` and ``partials`` (its gradient);
+    ``acts``, ``deltas`` and ``grad`` are part 0's.
+    Memory is ``parts * (2 * chunk * sum(layer_sizes) + n_params)``
     floats, whatever the number of samples.
     """
 
@@ -39,9 +39,6 @@ class Workspace:
         self.part_acts = np.zeros((self.parts, total), dtype=network.dtype)
         self.part_deltas = np.zeros((self.parts, total), dtype=network.dtype)
         self.partials = np.zeros((self.parts, network.params.size), dtype=network.dtype)
-        # BLAS writes a layer's gradient here before it is added to the part's gradient.
-        largest_W = max(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
-        self.part_scratch = np.zeros((self.parts, largest_W), dtype=network.dtype)
         self.part_loss = np.zeros(self.parts, dtype=np.float64)
         self.acts, self.deltas = self.part_acts[0], self.part_deltas[0]
-        self.grad, self.scratch = self.partials[0], self.part_scratch[0]
+        self.grad = self.partials[0]

@@ -1,0 +1,108 @@
+"""Row-major matrix products on BLAS's GEMM, with the accumulate (beta = 1) that np.dot lacks.
+
+Numba's own np.dot calls BLAS through ``numba_xxgemm`` (a C helper that
+forwards to SciPy's ``cython_blas``) with beta fixed at 0, so a product that
+should be added to a gradient had to be written to scratch and added in a
+second pass over the whole matrix. These kernels call the same helper, by
+name, so the machine code stays cacheable, with the transposes and beta each
+product needs.
+
+BLAS is column-major; a row-major (r, c) matrix is its (c, r) transpose
+there, so each product below is issued as the transposed product.
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import config, njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .config import JIT_OPTIONS
+
+_N, _T = ord("n"), ord("t")
+
+
+# The intrinsic's body runs inside the compiler, so the no-JIT stage cannot cover it.
+@intrinsic
+def _gemm(typingctx, transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # pragma: no cover
+    """Column-major ``c = a' b' + beta c`` (' as ``transa``/``transb`` say), alpha = 1.
+
+    a, b, c: arrays of one float dtype, passed as their data pointers;
+    transa, transb: ``ord("n")`` or ``ord("t")``; beta: any real.
+    """
+    dtype = c.dtype
+    sig = types.intc(transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context, builder, signature, args):
+        ll_char = ir.IntType(8)
+        ll_void_p = ir.IntType(8).as_pointer()
+        intp_t = context.get_value_type(types.intp)
+        fnty = ir.FunctionType(ir.IntType(32), [
+            ll_char, ll_char, ll_char, intp_t, intp_t, intp_t,
+            ll_void_p, ll_void_p, intp_t, ll_void_p, intp_t, ll_void_p, ll_void_p, intp_t,
+        ])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
+        tra, trb, m_, n_, k_, a_, lda_, b_, ldb_, beta_, c_, ldc_ = args
+        tys = signature.args
+
+        def char(v, ty):
+            return builder.trunc(context.cast(builder, v, ty, types.intp), ll_char)
+
+        def integer(v, ty):
+            return context.cast(builder, v, ty, types.intp)
+
+        def data(v, ty):
+            return builder.bitcast(context.make_array(ty)(context, builder, v).data, ll_void_p)
+
+        def slot(v, ty):
+            value = context.cast(builder, v, ty, dtype)
+            return builder.bitcast(cgutils.alloca_once_value(builder, value), ll_void_p)
+
+        one = context.get_constant(dtype, 1.0)
+        alpha = builder.bitcast(cgutils.alloca_once_value(builder, one), ll_void_p)
+        kind = ir.Constant(ll_char, ord("s" if dtype == types.float32 else "d"))
+        return builder.call(fn, (
+            kind, char(tra, tys[0]), char(trb, tys[1]),
+            integer(m_, tys[2]), integer(n_, tys[3]), integer(k_, tys[4]),
+            alpha, data(a_, tys[5]), integer(lda_, tys[6]), data(b_, tys[7]),
+            integer(ldb_, tys[8]), slot(beta_, tys[9]), data(c_, tys[10]),
+            integer(ldc_, tys[11]),
+        ))
+
+    return sig, codegen
+
+
+@njit(**JIT_OPTIONS)
+def matmul_into(A, W, Z):
+    """``Z = A @ W``: A (m, k), W (k, n), Z (m, n), all C-contiguous."""
+    m, k = A.shape
+    n = W.shape[1]
+    _gemm(_N, _N, n, m, k, W, n, A, k, 0.0, Z, n)
+
+
+@njit(**JIT_OPTIONS)
+def matmul_bt_into(D, W, P):
+    """``P = D @ W.T``: D (m, n), W (k, n), P (m, k), all C-contiguous."""
+    m, n = D.shape
+    k = W.shape[0]
+    _gemm(_T, _N, k, m, n, W, n, D, n, 0.0, P, k)
+
+
+@njit(**JIT_OPTIONS)
+def add_at_b(A, D, G):
+    """``G += A.T @ D``: A (m, k), D (m, n), G (k, n), all C-contiguous."""
+    m, k = A.shape
+    n = D.shape[1]
+    _gemm(_N, _T, n, k, m, D, n, A, k, 1.0, G, n)
+
+
+if config.DISABLE_JIT:
+    # Without the compiler an intrinsic cannot run: the same products in NumPy.
+    def matmul_into(A, W, Z):  # noqa: F811
+        np.dot(A, W, Z)
+
+    def matmul_bt_into(D, W, P):  # noqa: F811
+        np.dot(D, W.T, P)
+
+    def add_at_b(A, D, G):  # noqa: F811
+        G += A.T @ D
