@@ -219,10 +219,11 @@ def check_same_math(systems, workloads):
 
 
 def si(x):
+    """Three significant digits and a k/M/G suffix: 999.6k rounds up to "1M", not "1e+03k"."""
     for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if x >= factor:
-            return f"{x / factor:.3g}{suffix}"
-    return f"{x:.3g}"
+        if float(f"{x:.3g}") >= factor:
+            return f"{float(f'{x / factor:.3g}'):g}{suffix}"
+    return f"{float(f'{x:.3g}'):g}"
 
 
 def cell_text(cell, base, epochs_too):

@@ -110,3 +110,14 @@ def test_workloads_are_fixed_seed_data():
         w = common.WORKLOADS[name]
         assert X1.shape == (w.n_samples, w.layer_sizes[0])
         assert Y1.shape == (w.n_samples, w.layer_sizes[-1])
+
+
+def test_compare_table_numbers_round_into_the_next_suffix():
+    import compare  # asv_bench/compare.py, the comparison command
+
+    assert compare.si(999_600) == "1M"  # not "1e+03k"
+    assert compare.si(999.6) == "1k"
+    assert compare.si(1_234_567) == "1.23M"
+    assert compare.si(56_512) == "56.5k"
+    assert compare.si(42) == "42"
+    assert compare.si(0.5) == "0.5"
