@@ -15,8 +15,6 @@ or while another Python thread holds the pool. Both give identical results,
 and a process that never trains in parallel never compiles the parallel chain.
 """
 
-import types
-
 import numpy as np
 from numba import njit, prange
 
@@ -50,10 +48,11 @@ def _parts_gradient(
 ):
     """Gradient of ``order[start:stop]`` in ``n_parts`` parts, part p into ``partials[p]``.
 
-    partials (>= n_parts, n_params), part_acts, part_deltas (>= n_parts, ...): workspace rows, one per part, each laid out as in
-    ``add_gradient``. part_loss (>= n_parts,) float64: written, each part's
-    summed loss. The parts' sum equals ``add_gradient`` over the whole range
-    up to the order of the additions.
+    partials (>= n_parts, n_params), part_acts, part_deltas (>= n_parts, ...):
+    workspace rows, one per part, each laid out as in ``add_gradient``.
+    part_loss (>= n_parts,) float64: written, each part's summed loss. The
+    parts' sum equals ``add_gradient`` over the whole range up to the order
+    of the additions.
     """
     m = stop - start
     for p in prange(n_parts):

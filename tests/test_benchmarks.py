@@ -15,10 +15,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fastprop import reference
+
 ASV_DIR = Path(__file__).resolve().parent.parent / "asv_bench"
 sys.path.insert(0, str(ASV_DIR))
 
-from benchmarks import bench_epochs, bench_memory, bench_startup, common, harness  # noqa: E402
+from benchmarks import (  # noqa: E402
+    bench_epochs,
+    bench_kernels,
+    bench_memory,
+    bench_startup,
+    common,
+    harness,
+)
 
 SMALL_WORKLOADS = ("seeds", "digits")
 
@@ -121,3 +130,33 @@ def test_compare_table_numbers_round_into_the_next_suffix():
     assert compare.si(56_512) == "56.5k"
     assert compare.si(42) == "42"
     assert compare.si(0.5) == "0.5"
+
+
+KERNEL_CASES = [
+    (cls, p) for cls in (bench_kernels.TimeLayerGemm, bench_kernels.TimePartsGradient)
+    for p in small_params(cls)
+] + [(bench_kernels.RatioLayerGemm, ("256x64x32", dtype, op))
+     for dtype in harness.DTYPES for op in bench_kernels.OPS]
+
+
+@pytest.mark.parametrize(
+    ("cls", "params"), KERNEL_CASES,
+    ids=lambda v: v.__name__ if isinstance(v, type) else "-".join(map(str, v)),
+)
+def test_kernel_benchmark_runs(cls, params):
+    results = run_like_asv(cls, params)
+    assert results, f"{cls.__name__} has no measured method"
+    if cls is bench_kernels.RatioLayerGemm:
+        (ratio,) = results
+        assert np.isfinite(ratio) and ratio > 0
+
+
+def test_parts_benchmark_computes_the_gradient():
+    bench = bench_kernels.TimePartsGradient()
+    bench.setup("digits-1797", "float64", "parallel")
+    bench.time_gradient("digits-1797", "float64", "parallel")
+    assert bench.n_parts > 1, "the benchmark must exercise the parts"
+    grad = bench.ws.partials[: bench.n_parts].sum(axis=0)
+    net = bench.net
+    _, ref_gW, _ = reference.gradients(net.weights, net.biases, bench.X, bench.Y, "mse", "sum")
+    np.testing.assert_allclose(grad[: ref_gW[0].size], ref_gW[0].ravel(), rtol=1e-10, atol=1e-12)

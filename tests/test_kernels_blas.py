@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from conftest import tolerance
-
 from fastprop.kernels.blas import add_at_b, matmul_bt_into, matmul_into
+
+from conftest import tolerance
 
 # (m, k, n): single elements, sizes that are no multiple of any vector width or
 # GEMM tile, and one of the benchmark's layer shapes.

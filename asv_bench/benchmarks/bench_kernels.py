@@ -1,0 +1,126 @@
+"""Kernel variants timed alone: the GEMM wrappers, and a batch's gradient in parts.
+
+``TimeLayerGemm`` times one layer's product through ``kernels.blas`` against
+what the kernels did before it (``np.dot`` into a scratch matrix and, for the
+gradient, a second pass adding it in), on layer blocks of the benchmark
+networks; ``RatioLayerGemm`` tracks the wrapper's time over that baseline,
+measured in one process. ``TimePartsGradient`` times a batch's gradient on
+the serial and the parallel twin of ``parts_gradient``.
+"""
+
+import statistics
+import time
+
+import numpy as np
+from fastprop.kernels import blas, parallel
+
+from fastprop import Network
+from fastprop.threads import KernelThreads
+from fastprop.workspace import Workspace
+
+from .harness import DTYPES
+
+# (rows, n_in, n_out): a block of 256 and of 32 rows through mnist's first
+# layer, and a block of 256 through digits' first layer.
+LAYER_SHAPES = ["256x784x128", "32x784x128", "256x64x32"]
+OPS = ["forward", "delta", "gradient"]
+
+
+def _operands(shape, dtype):
+    m, n_in, n_out = (int(v) for v in shape.split("x"))
+    rng = np.random.default_rng(0)
+    A = rng.random((m, n_in)).astype(dtype)
+    W = rng.standard_normal((n_in, n_out)).astype(dtype)
+    D = rng.standard_normal((m, n_out)).astype(dtype)
+    return A, W, D
+
+
+class _Gemm:
+    def setup(self, shape, dtype, op):
+        A, W, D = _operands(shape, dtype)
+        Z = np.empty((A.shape[0], W.shape[1]), dtype)
+        P = np.empty_like(A)
+        G = np.zeros_like(W)
+        scratch = np.empty_like(W)
+
+        def baseline_gradient():
+            np.dot(A.T, D, scratch)
+            np.add(G, scratch, out=G)
+
+        self.ours = {
+            "forward": lambda: blas.matmul_into(A, W, Z),
+            "delta": lambda: blas.matmul_bt_into(D, W, P),
+            "gradient": lambda: blas.add_at_b(A, D, G),
+        }[op]
+        self.baseline = {
+            "forward": lambda: np.dot(A, W, Z),
+            "delta": lambda: np.dot(D, W.T, P),
+            "gradient": baseline_gradient,
+        }[op]
+        self.ours()  # compiles, or loads from the cache
+        self.baseline()
+
+
+class TimeLayerGemm(_Gemm):
+    params = [LAYER_SHAPES, DTYPES, OPS]
+    param_names = ["shape", "dtype", "op"]
+
+    def time_product(self, shape, dtype, op):
+        self.ours()
+
+
+class RatioLayerGemm(_Gemm):
+    """kernels.blas time over np.dot's (plus the add pass for the gradient); below 1 is faster."""
+
+    params = [LAYER_SHAPES, DTYPES, OPS]
+    param_names = ["shape", "dtype", "op"]
+    unit = "ratio"
+
+    def track_ratio(self, shape, dtype, op):
+        ratios = []
+        for _ in range(5):
+            times = []
+            for f in (self.ours, self.baseline):
+                start = time.perf_counter()
+                for _ in range(20):
+                    f()
+                times.append(time.perf_counter() - start)
+            ratios.append(times[0] / times[1])
+        return statistics.median(ratios)
+
+
+class TimePartsGradient:
+    """A batch's gradient in parts: the serial twin against the parallel one."""
+
+    params = [["digits-1797", "mnist-256", "mnist-10000"], DTYPES, ["serial", "parallel"]]
+    param_names = ["batch", "dtype", "twin"]
+
+    SIZES = {"digits": (64, 32, 10), "mnist": (784, 128, 64, 10)}
+
+    def setup(self, batch, dtype, twin):
+        name, m = batch.split("-")
+        m = int(m)
+        sizes = self.SIZES[name]
+        net = Network(sizes, seed=0, dtype=dtype)
+        rng = np.random.default_rng(0)
+        self.X = rng.random((m, sizes[0])).astype(dtype)
+        self.Y = rng.random((m, sizes[-1])).astype(dtype)
+        n_weights = sum(W.size for W in net.weights)
+        self.n_parts = parallel._n_parts(m, n_weights, 8, 1 << 18)
+        self.ws = Workspace(net, min(m, 256), self.n_parts)
+        self.net, self.m = net, m
+        self.order = np.arange(m, dtype=np.int64)
+        self.kernel = (parallel.parts_gradient_parallel if twin == "parallel"
+                       else parallel.parts_gradient)
+        # As the trainer runs it: OpenBLAS on one thread inside the parts.
+        self.threads = KernelThreads(None if twin == "parallel" else 1, uses_blas=True)
+        self.time_gradient(batch, dtype, twin)  # compiles, or loads from the cache
+
+    def time_gradient(self, batch, dtype, twin):
+        ws, net = self.ws, self.net
+        with self.threads:
+            self.kernel(
+                self.X, self.Y, self.order, 0, self.m, net.params, net._sizes, net._offsets,
+                ws.partials, ws.part_acts, ws.part_deltas, ws.part_loss, ws.act_off, ws.chunk,
+                self.n_parts, 0,
+            )
