@@ -103,6 +103,18 @@ def test_peak_memory_benchmark_runs(impl):
     run_like_asv(bench_memory.PeakMemFullBatch, (impl, "mnist", "float32"))
 
 
+def test_epoch_extra_memory_benchmark_sees_the_reference_hold_every_activation():
+    extra = {}
+    for impl in ("fastprop", "reference"):
+        (extra[impl],) = run_like_asv(
+            bench_memory.TrackEpochExtraMemory, (impl, "digits200k", "float32")
+        )
+    # The reference keeps 200,000 rows of activations and deltas (over 100 MiB);
+    # fastprop's chunks and parts hold a few hundred rows.
+    assert 0 <= extra["fastprop"] < extra["reference"]
+    assert extra["reference"] > 100
+
+
 def test_startup_benchmark_code_runs_in_a_fresh_interpreter(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # asv's working dir: the primed cache is made there
     bench = bench_startup.StartupWarmCache()

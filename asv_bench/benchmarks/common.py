@@ -90,6 +90,10 @@ MEMORY_WORKLOADS = {
             "digits200k", (64, 32, 10), 200_000, 0.5,
             "64-32-10 on 200,000 synthetic digits-shaped samples",
         ),
+        Workload(
+            "digits1m", (64, 32, 10), 1_000_000, 0.5,
+            "64-32-10 on 1,000,000 synthetic digits-shaped samples",
+        ),
     ]
 }
 
