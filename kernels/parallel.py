@@ -32,7 +32,7 @@ REDUCE_BLOCK = 4096
 # Beyond the first split, a part gets TARGET_PART_ROWS rows; two parts need
 # only MIN_PART_ROWS each (mini-batches of 32 still use two cores).
 MIN_PART_ROWS = 16
-TARGET_PART_ROWS = 64
+TARGET_PART_ROWS = 128
 
 
 def _n_parts(m, n_weights, max_parts, min_part_macs):
