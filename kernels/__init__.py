@@ -10,6 +10,7 @@ from .layers import accumulate_gradient, forward_layer, hidden_delta, output_del
 from .network import add_gradient, all_finite, forward_block, predict_into
 from .parallel import batch_step, parts_epoch, parts_epoch_parallel
 from .scalar import LOSS_BCE, LOSS_MSE, sigmoid
+from .tiny import run_epochs_tiny
 
 __all__ = [
     "FASTMATH",
@@ -29,6 +30,7 @@ __all__ = [
     "predict_into",
     "run_epochs",
     "run_epochs_parallel",
+    "run_epochs_tiny",
     "run_epochs_whole",
     "sgd_epoch",
     "sigmoid",

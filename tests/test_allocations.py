@@ -146,9 +146,43 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False):
     }
 
 
+@njit
+def empty_tiny(X, Y, orders, theta, sizes, grad, acts, deltas, snapshot, losses, per_sample,
+               batch_size, lr, mean, loss_kind, tol):
+    return 0
+
+
+def measure_run_tiny(dtype, per_sample):
+    # run_epochs_tiny (one hidden layer, widths <= 4), batches of 3 with a partial last one.
+    sizes = (3, 4, 2)
+    net = Network(sizes, seed=0, dtype=dtype)
+    rng = np.random.default_rng(0)
+    X = rng.random((N, sizes[0])).astype(dtype)
+    Y = (0.1 + 0.8 * rng.random((N, sizes[-1]))).astype(dtype)
+    ws = Workspace(net, 2 if per_sample else 3)
+    snapshot = np.empty_like(net.params)
+    losses = np.empty(20)
+
+    def args(epochs):
+        orders = rng.permuted(np.tile(np.arange(N), (epochs, 1)), axis=1)
+        return (X, Y, orders, net.params, net._sizes, ws.grad, ws.acts, ws.deltas, snapshot,
+                losses, per_sample, 3, dtype(0.1), True, kernels.LOSS_MSE, -1.0)
+
+    empty_tiny(*args(1))
+    kernels.run_epochs_tiny(*args(1))
+    return {
+        "baseline": cost(empty_tiny, *args(1)),
+        "one": cost(kernels.run_epochs_tiny, *args(1)),
+        "twenty": cost(kernels.run_epochs_tiny, *args(20)),
+        "finite": bool(np.isfinite(net.params).all()),
+    }
+
+
 results = {}
 for dtype in (np.float64, np.float32):
     dn = np.dtype(dtype).name
+    results[f"run-tiny-sgd-{dn}"] = measure_run_tiny(dtype, True)
+    results[f"run-tiny-minibatch-{dn}"] = measure_run_tiny(dtype, False)
     results[f"run-sgd-{dn}"] = measure_run_epochs(dtype, True)
     results[f"run-minibatch-{dn}"] = measure_run_epochs(dtype, False)
     # Batches of 32 in two parts of 16 rows: the serial twin and the parallel kernel.
@@ -211,7 +245,7 @@ def test_epoch_kernel_allocates_only_what_the_call_unboxes(allocations, case):
     [
         f"run-{m}-{dt}"
         for dt in ("float64", "float32")
-        for m in ("sgd", "minibatch", "parts", "parallel")
+        for m in ("sgd", "minibatch", "parts", "parallel", "tiny-sgd", "tiny-minibatch")
     ],
 )
 def test_run_epochs_allocates_only_what_the_call_unboxes(allocations, case):

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import assert_close, random_problem
 from fastprop import Network, kernels, reference
+from fastprop.kernels import tiny
 from fastprop.workspace import LOSS_CODES, Workspace
 
 N_EPOCHS = 3
@@ -357,3 +358,106 @@ def test_run_epochs_divergence_restores_the_epochs_start(per_sample):
     assert np.isnan(losses[0])
     assert (losses[1:] == -1.0).all()
     np.testing.assert_array_equal(net.params, before)
+
+
+# --- run_epochs_tiny ----------------------------------------------------------------------------
+
+TINY_ARCHS = {
+    "seeds-3-4-1": (3, 4, 1),
+    "single-units-1-1-1": (1, 1, 1),
+    "widest-4-4-4": (4, 4, 4),
+    "odd-2-3-2": (2, 3, 2),
+}
+
+
+def run_tiny(net, X, Y, orders_, ws, *, per_sample, batch_size, lr, mean, loss, tol):
+    snapshot = np.empty_like(net.params)
+    losses = np.full(orders_.shape[0] + 2, -1.0)
+    done = kernels.run_epochs_tiny(
+        X, Y, orders_, net.params, net._sizes, ws.grad, ws.acts, ws.deltas, snapshot, losses,
+        per_sample, batch_size, net.dtype.type(lr), mean, LOSS_CODES[loss], tol,
+    )
+    return done, losses
+
+
+def test_tiny_covers_one_hidden_layer_up_to_width_4():
+    assert all(tiny.is_tiny(sizes) for sizes in TINY_ARCHS.values())
+    assert not tiny.is_tiny((3, 5, 1)), "a layer wider than TINY_WIDTH"
+    assert not tiny.is_tiny((3, 1)), "no hidden layer"
+    assert not tiny.is_tiny((2, 2, 2, 1)), "two hidden layers"
+
+
+@pytest.mark.parametrize("loss", LOSS_PARAMS)
+@pytest.mark.parametrize("mean", REDUCTION_PARAMS)
+@pytest.mark.parametrize(
+    ("mode", "batch_size"), [("sgd", 1), ("minibatch", 4), ("batch", 11)]
+)
+@pytest.mark.parametrize("sizes", [pytest.param(s, id=k) for k, s in TINY_ARCHS.items()])
+def test_run_epochs_tiny_matches_reference_epoch_by_epoch(sizes, mode, batch_size, mean, loss,
+                                                          dtype):
+    n = 11  # batches of 4: the last one partial
+    net = make_net(sizes, dtype)
+    X, Y = random_problem(n, sizes[0], sizes[-1], dtype)
+    X0, Y0 = X.copy(), Y.copy()
+    ref_W, ref_b = ref_params(net)
+    orders_ = np.array(orders(n, epochs=5))
+    lr = 0.5 if mean or mode == "sgd" else 0.5 / batch_size
+    done, comp_losses = run_tiny(
+        net, X, Y, orders_, Workspace(net, 2), per_sample=mode == "sgd",
+        batch_size=batch_size, lr=lr, mean=mean, loss=loss, tol=-1.0,
+    )
+    reduction = "mean" if mean else "sum"
+    ref_losses = [
+        reference.epoch(ref_W, ref_b, X, Y, order, mode=mode, batch_size=batch_size,
+                        lr=dtype(lr), kind=loss, reduction=reduction)
+        for order in orders_
+    ]
+    assert done == 5
+    assert_close(comp_losses[:5], ref_losses, dtype, "epoch losses")
+    assert (comp_losses[5:] == -1.0).all(), "entries past the last epoch must stay untouched"
+    assert_close(net.params, flatten(ref_W, ref_b), dtype, "weights after 5 epochs")
+    assert net.params.dtype == dtype
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(Y, Y0)
+
+
+def test_run_epochs_tiny_stops_at_tol_inside_the_block():
+    net = make_net((3, 4, 1), np.float64)
+    X, Y = random_problem(4, 3, 1)
+    orders_ = np.tile(np.arange(4, dtype=np.int64), (200, 1))
+    free_net = net.copy()
+    kwargs = dict(per_sample=False, batch_size=4, lr=2.0, mean=True, loss="mse")
+    _, all_losses = run_tiny(free_net, X, Y, orders_, Workspace(free_net, 4), tol=-1.0, **kwargs)
+    tol = all_losses[57]  # stop exactly after epoch 58 (losses fall monotonically here)
+    assert all_losses[56] > tol
+    done, losses = run_tiny(net, X, Y, orders_, Workspace(net, 4), tol=tol, **kwargs)
+    assert done == 58
+    np.testing.assert_array_equal(losses[:58], all_losses[:58])
+    assert (losses[58:] == -1.0).all()
+
+
+@pytest.mark.parametrize("per_sample", [True, False], ids=["sgd", "minibatch"])
+def test_run_epochs_tiny_divergence_restores_that_epochs_start(per_sample, dtype):
+    """Three finite epochs, then one whose last sample holds an inf.
+
+    That sample's hidden units saturate (σ(±inf) is 0 or 1), so its loss is
+    finite, but its update turns W_0 non-finite (inf · 0): only the weights
+    show the divergence. The kernel copies theta only at the start of the
+    call, so restoring the start of epoch 4 means running epochs 1-3 again:
+    their bits must come back exactly.
+    """
+    sizes, n = (3, 4, 2), 6
+    net = make_net(sizes, dtype)
+    X, Y = random_problem(n, 3, 2, dtype)
+    X[5, 0] = np.inf  # row 5 comes last in epoch 4 (and in its last batch)
+    finite_rows = np.array([[0, 1, 2, 3, 4, 0], [4, 3, 2, 1, 0, 1], [2, 0, 4, 1, 3, 2]])
+    orders_ = np.vstack([finite_rows, np.tile(np.arange(n), (3, 1))]).astype(np.int64)
+    kwargs = dict(per_sample=per_sample, batch_size=4, lr=0.5, mean=True, loss="bce", tol=-1.0)
+    clean = net.copy()
+    _, clean_losses = run_tiny(clean, X, Y, orders_[:3], Workspace(clean, 4), **kwargs)
+    done, losses = run_tiny(net, X, Y, orders_, Workspace(net, 4), **kwargs)
+    assert done == 4
+    np.testing.assert_array_equal(losses[:3], clean_losses[:3])
+    assert np.isnan(losses[3])
+    assert (losses[4:] == -1.0).all()
+    np.testing.assert_array_equal(net.params, clean.params)

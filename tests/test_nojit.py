@@ -19,6 +19,7 @@ import pytest
 import fastprop
 from conftest import assert_close, random_problem
 from fastprop import DivergenceError, Network, Trainer, kernels, reference
+from fastprop.workspace import Workspace
 
 NO_JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
 
@@ -165,10 +166,11 @@ def test_training_matches_reference(sizes, mode, loss, reduction, dtype):
         assert_close(comp_net.biases[l], ref_b[l], dtype, f"biases[{l}]")
 
 
+@pytest.mark.parametrize("hidden", [(2,), (5,)], ids=["tiny-kernel", "generic-kernels"])
 @pytest.mark.parametrize("mode", MODES)
-def test_tol_stops_inside_the_kernel(mode):
+def test_tol_stops_inside_the_kernel(mode, hidden):
     X, Y = random_problem(6, 3, 1)
-    net = fastprop.fit(X, Y, (2,), mode=mode, batch_size=4, epochs=50, tol=1.0, seed=0)
+    net = fastprop.fit(X, Y, hidden, mode=mode, batch_size=4, epochs=50, tol=1.0, seed=0)
     assert len(net.history) == 1
 
 
@@ -187,6 +189,39 @@ def test_divergence_restores_the_epoch_start(mode, dtype):
         trainer.epoch()
     np.testing.assert_array_equal(net.params, after_one)
     assert len(net.history) == 1
+
+
+@pytest.mark.parametrize("per_sample", [True, False], ids=["sgd", "minibatch"])
+def test_tiny_kernel_divergence_runs_the_earlier_epochs_again(per_sample, dtype):
+    """run_epochs_tiny: epoch 3 reaches a row holding inf as its last sample.
+
+    Its loss stays finite (saturated sigmoids) but W_0 does not; the kernel
+    restores its start-of-call copy and runs epochs 1-2 again, exactly.
+    """
+    sizes, n = (3, 4, 2), 6
+    X, Y = random_problem(n, 3, 2, dtype=dtype)
+    X[5, 0] = np.inf
+    orders = np.array([[0, 1, 2, 3, 4, 0], [4, 3, 2, 1, 0, 1], [0, 1, 2, 3, 4, 5],
+                       [0, 1, 2, 3, 4, 5]], dtype=np.int64)
+
+    def run(net, epochs):
+        ws = Workspace(net, 4)
+        losses = np.full(4, -1.0)
+        with np.errstate(all="ignore"):  # plain Python: NumPy scalars warn on inf · 0
+            done = kernels.run_epochs_tiny(
+                X, Y, orders[:epochs], net.params, net._sizes, ws.grad, ws.acts, ws.deltas,
+                np.empty_like(net.params), losses, per_sample, 4, dtype(0.5), True,
+                LOSS_CODE["bce"], -1.0,
+            )
+        return done, losses
+
+    clean, net = make_net(sizes, dtype), make_net(sizes, dtype)
+    _, clean_losses = run(clean, 2)
+    done, losses = run(net, 4)
+    assert done == 3
+    np.testing.assert_array_equal(losses[:2], clean_losses[:2])
+    assert np.isnan(losses[2]) and losses[3] == -1.0
+    np.testing.assert_array_equal(net.params, clean.params)
 
 
 def test_this_stage_really_runs_without_jit():

@@ -560,16 +560,21 @@ def test_trainer_train_returns_network_and_honours_tol():
     assert net.history[-1] <= 1e-3
 
 
-def test_keyboard_interrupt_keeps_weights(monkeypatch):
+# hidden: the kernel a trainer of that network calls (its batches are never split).
+INTERRUPTED_KERNELS = {(3,): "run_epochs_tiny", (5,): "run_epochs_whole"}
+
+
+@pytest.mark.parametrize(("hidden", "kernel"), list(INTERRUPTED_KERNELS.items()))
+def test_keyboard_interrupt_keeps_weights(hidden, kernel, monkeypatch):
     """Ctrl-C during training: a warning, and the epochs finished so far are kept.
 
     The interrupt is raised as the kernel returns after two epochs of its
     block, which is where Python delivers a Ctrl-C that arrived inside it.
     """
     X, Y = random_problem(12, 3, 2)
-    expected = fastprop.fit(X, Y, (3,), epochs=2, seed=0)
-    # The kernel a trainer whose batches are never split calls.
-    real = fastprop.kernels.run_epochs_whole
+    expected = fastprop.fit(X, Y, hidden, epochs=2, seed=0)
+    assert Trainer(expected, X, Y).tiny == (kernel == "run_epochs_tiny")
+    real = getattr(fastprop.kernels, kernel)
 
     def interrupted_on_third(*args):
         args = list(args)
@@ -577,9 +582,9 @@ def test_keyboard_interrupt_keeps_weights(monkeypatch):
         real(*args)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fastprop.kernels, "run_epochs_whole", interrupted_on_third)
+    monkeypatch.setattr(fastprop.kernels, kernel, interrupted_on_third)
     with pytest.warns(UserWarning, match="interrupted after 2 epochs"):
-        net = fastprop.fit(X, Y, (3,), epochs=10, seed=0)
+        net = fastprop.fit(X, Y, hidden, epochs=10, seed=0)
     assert len(net.history) == 2
     np.testing.assert_array_equal(net.params, expected.params)
 
