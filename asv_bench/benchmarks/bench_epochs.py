@@ -209,3 +209,41 @@ class TimeThreads(EpochTiming):
 
     def time_epoch(self, workload, dtype, mode, threads):
         self.trainer.epoch()
+
+
+# --- the 3-4-1 seeds problem the way fit trains it: many epochs per kernel call ------
+
+SEEDS_TRAIN_EPOCHS = 10_000
+# label: (fastprop mode, batch size)
+SEEDS_TRAIN_MODES = {"sgd": ("sgd", 1), "mb2": ("minibatch", 2), "full": ("batch", 4)}
+
+
+class TimeSeedsTrain(EpochTiming):
+    """``Trainer.train(10_000)`` on the seeds problem: ``kernels.run_epochs_tiny``.
+
+    One ``epoch()`` call of a 4-sample problem (``TimeSGD`` and the others
+    above) times mostly Python; ``train`` hands the kernel thousands of
+    epochs per call, as ``fit`` does. Epochs/s for reports: 10,000 / time.
+    FANN trains this problem at 2.36M epochs/s (``asv_bench/seeds_speed.py``
+    prints the ratio).
+    """
+
+    params = [DTYPES, list(SEEDS_TRAIN_MODES)]
+    param_names = ["dtype", "mode"]
+
+    def setup(self, dtype, mode):
+        from fastprop import Network, Trainer
+
+        from .common import WORKLOADS, data
+
+        w = WORKLOADS["seeds"]
+        X, Y = data("seeds", dtype)
+        fp_mode, batch_size = SEEDS_TRAIN_MODES[mode]
+        self.trainer = Trainer(
+            Network(w.layer_sizes, seed=0, dtype=dtype), X, Y, mode=fp_mode,
+            batch_size=batch_size, lr=w.lr, seed=0,
+        )
+        self.trainer.train(SEEDS_TRAIN_EPOCHS)  # compiles (or loads) the kernel
+
+    def time_train(self, dtype, mode):
+        self.trainer.train(SEEDS_TRAIN_EPOCHS)
