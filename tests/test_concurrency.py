@@ -99,6 +99,12 @@ def test_big_problem_takes_the_blas_and_parts_paths():
     assert kernels.run_epochs.targetoptions["nogil"]
 
 
+def test_small_problem_takes_the_tiny_kernel():
+    _, sizes, _, _ = PROBLEMS["sgd-3-4-1"]
+    assert kernels.tiny.is_tiny(sizes)
+    assert kernels.run_epochs_tiny.targetoptions["nogil"]
+
+
 def test_same_seed_same_bits_across_runs(alone):
     for name in PROBLEMS:
         assert digest(name) == alone[name], name
