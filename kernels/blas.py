@@ -72,7 +72,7 @@ def _gemm(typingctx, transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # 
     return sig, codegen
 
 
-@njit(**JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def matmul_into(A, W, Z):
     """``Z = A @ W``: A (m, k), W (k, n), Z (m, n), all C-contiguous."""
     m, k = A.shape
@@ -80,7 +80,7 @@ def matmul_into(A, W, Z):
     _gemm(_N, _N, n, m, k, W, n, A, k, 0.0, Z, n)
 
 
-@njit(**JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def matmul_bt_into(D, W, P):
     """``P = D @ W.T``: D (m, n), W (k, n), P (m, k), all C-contiguous."""
     m, n = D.shape
@@ -88,7 +88,7 @@ def matmul_bt_into(D, W, P):
     _gemm(_T, _N, k, m, n, W, n, D, n, 0.0, P, k)
 
 
-@njit(**JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def add_at_b(A, D, G):
     """``G += A.T @ D``: A (m, k), D (m, n), G (k, n), all C-contiguous."""
     m, k = A.shape

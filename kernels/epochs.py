@@ -88,8 +88,9 @@ def run_epochs(
     Epoch e visits ``orders[e]``, per sample (``per_sample``) or in batches,
     each batch cut into parts as ``parallel.parts_epoch`` does
     (``run_epochs_parallel`` runs the parts on Numba's thread pool, with the
-    same result; ``run_epochs_whole`` is for ``max_parts == 1`` and compiles
-    no parts kernel).
+    same result; ``run_epochs_whole`` is for batches never split, and
+    compiles neither the parts kernels nor sgd_epoch; ``run_epochs_sgd`` is
+    for per-sample SGD only).
     Its loss (divided by n when ``mean``) goes to ``losses[e]``. Stops after
     the first epoch whose loss is <= ``tol`` (pass a negative tol to never
     stop), or after a diverging epoch: then ``theta`` is restored from
@@ -103,7 +104,11 @@ def run_epochs(
     """
     n = orders.shape[1]
     for e in range(orders.shape[0]):
-        snapshot[:] = theta
+        # Element loops, not ``snapshot[:] = theta``: a slice assignment makes
+        # Numba compile its shape-mismatch message (string formatting), about
+        # 2 s of every cold start.
+        for p in range(theta.shape[0]):
+            snapshot[p] = theta[p]
         if per_sample:
             total = sgd_epoch(X, Y, orders[e], theta, sizes, offsets, part_acts[0],
                               part_deltas[0], act_off, lr, loss_kind)
@@ -114,7 +119,8 @@ def run_epochs(
                 min_part_macs, lr, mean, loss_kind,
             )
         if total != total:
-            theta[:] = snapshot
+            for p in range(theta.shape[0]):
+                theta[p] = snapshot[p]
             losses[e] = np.nan
             return e + 1
         loss = total / n if mean else total
@@ -128,6 +134,25 @@ run_epochs_parallel = njit(**JIT_OPTIONS)(
     twin(run_epochs, "_parallel", parts_epoch=parts_epoch_parallel)
 )
 
+
+
+@njit(**JIT_OPTIONS)
+def _no_sgd(*args):  # pragma: no cover  (never called: the chain runs batches only)
+    """Stands in for sgd_epoch in the batch chain, which never calls it."""
+    return 0.0
+
+
+@njit(**JIT_OPTIONS)
+def _no_parts(*args):  # pragma: no cover  (never called: the chain runs per-sample SGD only)
+    """Stands in for parts_epoch in the per-sample chain, which never calls it."""
+    return 0.0
+
+
+# One chain per kind of trainer, each compiling only what it calls (a cold
+# default fit compiled sgd_epoch into its batch chain: ~3 s of CPU).
 run_epochs_whole = njit(**JIT_OPTIONS)(
-    twin(run_epochs, "_whole", parts_epoch=parts_epoch_whole)
+    twin(run_epochs, "_whole", parts_epoch=parts_epoch_whole, sgd_epoch=_no_sgd)
+)
+run_epochs_sgd = njit(**JIT_OPTIONS)(
+    twin(run_epochs, "_sgd", parts_epoch=_no_parts)
 )

@@ -78,7 +78,7 @@ def forward_block(theta, sizes, offsets, acts, act_off, m):
                 forward_row(row(acts, act_off, sizes, l, r), W, b, a_out)
 
 
-@njit(**JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def add_bias_sigmoid(Z, b):
     """``Z = σ(Z + b)`` in place, row by row: the second half of a BLAS forward."""
     one = Z.dtype.type(1)
@@ -123,7 +123,7 @@ def backward_block(theta, sizes, offsets, grad, acts, deltas, act_off, m):
                 accumulate_row(a, d, gW, gb)
 
 
-@njit(**JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def times_sigmoid_prime(D, A):
     """``D *= A (1 - A)`` in place: the second half of a BLAS hidden delta."""
     one = A.dtype.type(1)
@@ -194,7 +194,7 @@ def add_gradient(
     return total
 
 
-@njit(**JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def all_finite(x):
     """True when no value of the flat array ``x`` is NaN or ±inf."""
     for i in range(x.shape[0]):

@@ -178,9 +178,9 @@ def _never_split(*args):
 # The whole-batch chain, for trainers whose batches are never split
 # (max_parts == 1): the parts kernels are not compiled into it, which keeps
 # the first fit's compilation short.
-batch_step_whole = njit(**JIT_OPTIONS)(
+batch_step_whole = njit(inline="always", **JIT_OPTIONS)(
     twin(batch_step, "_whole", parts_gradient=_never_split, reduce_step=_never_split)
 )
-parts_epoch_whole = njit(**JIT_OPTIONS)(
+parts_epoch_whole = njit(inline="always", **JIT_OPTIONS)(
     twin(parts_epoch, "_whole", batch_step=batch_step_whole)
 )

@@ -135,7 +135,8 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False):
     if parallel:
         kernel = kernels.run_epochs_parallel
     else:
-        kernel = kernels.run_epochs_whole if parts == 1 else kernels.run_epochs
+        kernel = (kernels.run_epochs_sgd if per_sample
+                  else kernels.run_epochs_whole if parts == 1 else kernels.run_epochs)
     empty_run(*args(1))
     kernel(*args(1))
     return {

@@ -186,9 +186,10 @@ def warm_kernels():
 def _signature_count():
     """How many signatures the kernels a distributed fit uses are compiled for."""
     # run_epochs_whole: what a Trainer whose batches are never split calls (the
-    # local trainers here are small); run_epochs and its parallel twin serve split ones.
-    used = (kernels.add_gradient, kernels.run_epochs_whole, kernels.run_epochs,
-            kernels.run_epochs_parallel, kernels.predict_into)
+    # local trainers here are small), run_epochs_sgd a per-sample one;
+    # run_epochs and its parallel twin serve split ones.
+    used = (kernels.add_gradient, kernels.run_epochs_whole, kernels.run_epochs_sgd,
+            kernels.run_epochs, kernels.run_epochs_parallel, kernels.predict_into)
     return sum(len(k.signatures) for k in used)
 
 

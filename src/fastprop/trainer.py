@@ -334,7 +334,9 @@ class Trainer:
                         self.lr, self.mean, self.loss_code, -1.0 if tol is None else tol,
                     )
                 else:
-                    if ws.parts == 1:
+                    if self.mode == "sgd":
+                        run = kernels.run_epochs_sgd
+                    elif ws.parts == 1:
                         run = kernels.run_epochs_whole
                     else:
                         run = kernels.run_epochs_parallel if pool.parallel else kernels.run_epochs
