@@ -5,8 +5,12 @@ import warnings
 import numpy as np
 
 from . import fitting, kernels
+from .kernels.config import BLAS_MIN_MACS
+from .kernels.parallel import _n_parts as n_parts
+from .kernels.tiny import is_tiny
 from .network import Network
 from .reference import shuffle_generator
+from .threads import KernelThreads, check_threads
 from .validation import (
     as_inputs,
     as_targets,
@@ -21,10 +25,6 @@ from .validation import (
     check_tol,
     resolve_dtype,
 )
-from .kernels.config import BLAS_MIN_MACS
-from .kernels.parallel import _n_parts as n_parts
-from .kernels.tiny import is_tiny
-from .threads import KernelThreads, check_threads
 from .workspace import LOSS_CODES, Workspace
 
 # Rows per block when a batch's gradient is accumulated: large enough to keep
@@ -309,11 +309,15 @@ class Trainer:
         return max(1, min(parts, self.MAX_PART_BYTES // per_part))
 
     def _orders(self, epochs):
-        rows = np.tile(self.order, (epochs, 1))
         # A full batch is visited in order even when shuffling: its order would
         # only reorder one sum (a rounding-level change), and drawing 16k
         # permutations per block cost the 3-4-1 problem ~7% of its epoch time.
         full_batch = self.mode != "sgd" and self.batch_size == self.order.shape[0]
+        if epochs == 1 and (full_batch or not self.shuffle):
+            # A view, not a copy: a full-batch epoch on a large data set adds
+            # no memory that grows with the number of samples.
+            return self.order.reshape(1, -1)
+        rows = np.tile(self.order, (epochs, 1))
         shuffle = self.shuffle and not full_batch
         return self.rng.permuted(rows, axis=1) if shuffle else rows
 
