@@ -73,7 +73,7 @@ def _gemm(typingctx, transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # 
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def matmul_into(A, W, Z):
+def matmul_into(A, W, Z):  # pragma: no cover  (no-JIT: below)
     """``Z = A @ W``: A (m, k), W (k, n), Z (m, n), all C-contiguous."""
     m, k = A.shape
     n = W.shape[1]
@@ -81,7 +81,7 @@ def matmul_into(A, W, Z):
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def matmul_bt_into(D, W, P):
+def matmul_bt_into(D, W, P):  # pragma: no cover  (no-JIT: below)
     """``P = D @ W.T``: D (m, n), W (k, n), P (m, k), all C-contiguous."""
     m, n = D.shape
     k = W.shape[0]
@@ -89,7 +89,7 @@ def matmul_bt_into(D, W, P):
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def add_at_b(A, D, G):
+def add_at_b(A, D, G):  # pragma: no cover  (no-JIT: below)
     """``G += A.T @ D``: A (m, k), D (m, n), G (k, n), all C-contiguous."""
     m, k = A.shape
     n = D.shape[1]

@@ -203,14 +203,16 @@ def train(
 
     With ``shuffle=True`` each epoch visits a fresh permutation drawn from
     ``shuffle_generator(seed)``, the same draws ``fastprop.fit`` makes, so
-    both train identically from the same starting weights. Stops early once
-    an epoch's loss is at most ``tol``.
+    both train identically from the same starting weights. A full batch is
+    visited in order, shuffled or not, as fit does: its order would only
+    reorder one sum. Stops early once an epoch's loss is at most ``tol``.
     """
     rng = shuffle_generator(seed)
     n = X.shape[0]
+    full_batch = mode == "batch" or (mode == "minibatch" and batch_size >= n)
     history = []
     for _ in range(epochs):
-        order = rng.permutation(n) if shuffle else np.arange(n)
+        order = rng.permutation(n) if shuffle and not full_batch else np.arange(n)
         history.append(
             epoch(weights, biases, X, Y, order, mode=mode, batch_size=batch_size, lr=lr,
                   kind=loss, reduction=reduction)
