@@ -223,3 +223,32 @@ def test_trainer_holds_blas_only_when_its_layers_use_it():
     assert 256 * 64 * 32 >= BLAS_MIN_MACS and big.threads.uses_blas
     small = Trainer(Network((64, 32, 10)), X, Y, mode="sgd")
     assert not small.threads.uses_blas
+
+
+@pytest.mark.parametrize(("hint", "expected"), [
+    (None, "pool"), ("1", 1), ("64", "pool"), ("0", "pool"), ("two", "pool"), ("", "pool"),
+])
+def test_default_threads_follow_omp_num_threads_when_smaller(hint, expected, monkeypatch):
+    from fastprop.threads import KernelThreads, default_threads
+
+    if hint is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", hint)
+    want = max_threads() if expected == "pool" else expected
+    assert default_threads() == want
+    assert KernelThreads(None).threads == want
+    assert KernelThreads(None).use_pool == (want > 1)
+    assert KernelThreads(max_threads()).threads == max_threads()  # an explicit count wins
+
+
+@pytest.mark.skipif(max_threads() < 2, reason="needs a thread pool of at least 2")
+def test_omp_num_threads_one_trains_serially_to_the_same_bits(monkeypatch):
+    X, Y = random_problem(512, 24, 3)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    pooled = fastprop.fit(X, Y, (40,), mode="batch", epochs=3, seed=0)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    trainer = Trainer(Network((24, 40, 3)), X, Y, mode="batch")
+    assert trainer.ws.parts > 1 and not trainer.threads.use_pool
+    alone = fastprop.fit(X, Y, (40,), mode="batch", epochs=3, seed=0)
+    np.testing.assert_array_equal(alone.params, pooled.params)

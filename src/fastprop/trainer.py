@@ -135,7 +135,9 @@ def fit(
         stops training.
     threads : int, optional
         Threads that mini-batch and full-batch gradients run on: all of
-        Numba's pool by default (``NUMBA_NUM_THREADS``). A batch is split
+        Numba's pool by default (``NUMBA_NUM_THREADS``), or ``OMP_NUM_THREADS``
+        when that is set and smaller (joblib's and Dask's workers set it so
+        that processes running at once share the cores). A batch is split
         into up to 8 parts (fewer for small batches and networks), each
         computed with single-threaded BLAS for its large layers, and the
         result is the same, bit for bit, for any number of threads. A batch
