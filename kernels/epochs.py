@@ -13,7 +13,7 @@ from numba import njit
 from .config import JIT_OPTIONS, twin
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
 from .network import all_finite, bias, flat_weights, row
-from .parallel import parts_epoch, parts_epoch_parallel, parts_epoch_whole
+from .parallel import never_called, parts_epoch, parts_epoch_parallel, parts_epoch_whole
 
 
 @njit(**JIT_OPTIONS)
@@ -135,24 +135,11 @@ run_epochs_parallel = njit(**JIT_OPTIONS)(
 )
 
 
-
-@njit(**JIT_OPTIONS)
-def _no_sgd(*args):  # pragma: no cover  (never called: the chain runs batches only)
-    """Stands in for sgd_epoch in the batch chain, which never calls it."""
-    return 0.0
-
-
-@njit(**JIT_OPTIONS)
-def _no_parts(*args):  # pragma: no cover  (never called: the chain runs per-sample SGD only)
-    """Stands in for parts_epoch in the per-sample chain, which never calls it."""
-    return 0.0
-
-
 # One chain per kind of trainer, each compiling only what it calls (a cold
 # default fit compiled sgd_epoch into its batch chain: ~3 s of CPU).
 run_epochs_whole = njit(**JIT_OPTIONS)(
-    twin(run_epochs, "_whole", parts_epoch=parts_epoch_whole, sgd_epoch=_no_sgd)
+    twin(run_epochs, "_whole", parts_epoch=parts_epoch_whole, sgd_epoch=never_called)
 )
 run_epochs_sgd = njit(**JIT_OPTIONS)(
-    twin(run_epochs, "_sgd", parts_epoch=_no_parts)
+    twin(run_epochs, "_sgd", parts_epoch=never_called)
 )

@@ -171,15 +171,16 @@ parts_epoch_parallel = njit(**JIT_OPTIONS)(
 
 
 @njit(**JIT_OPTIONS)
-def _never_split(*args):
-    """Stands in for the parts kernels in the whole-batch chain, which never calls them."""
+def never_called(*args):  # pragma: no cover  (its callers are twins that never reach it)
+    """Stands in for a kernel that a twin chain (``config.twin``) never calls: not compiled in."""
+    return 0.0
 
 
 # The whole-batch chain, for trainers whose batches are never split
 # (max_parts == 1): the parts kernels are not compiled into it, which keeps
 # the first fit's compilation short.
 batch_step_whole = njit(inline="always", **JIT_OPTIONS)(
-    twin(batch_step, "_whole", parts_gradient=_never_split, reduce_step=_never_split)
+    twin(batch_step, "_whole", parts_gradient=never_called, reduce_step=never_called)
 )
 parts_epoch_whole = njit(inline="always", **JIT_OPTIONS)(
     twin(parts_epoch, "_whole", batch_step=batch_step_whole)

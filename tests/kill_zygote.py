@@ -90,6 +90,27 @@ def kill_after(pid, delay, signum):
     return False
 
 
+def judge(path, old, is_new):
+    """What a kill left at ``path``: ``"old"``, ``"new"`` or ``"lost"``, and the model read.
+
+    ``is_new(model)`` says whether the child could have written ``model``. A
+    file that does not load is put back to ``old`` so the next round starts
+    from a good one.
+    """
+    try:
+        back = fastprop.load(path)
+    except (ValueError, OSError) as exc:
+        print(f"lost: {exc}")
+        old.save(path)
+        return "lost", None
+    if same(back, old):
+        return "old", back
+    if is_new(back):
+        return "new", back
+    print(f"lost: the file loads but holds a model the child cannot have written: {back!r}")
+    return "lost", back
+
+
 def save_rounds(args, rng):
     directory = args.dir
     path = os.path.join(directory, "net.npz")
@@ -108,27 +129,16 @@ def save_rounds(args, rng):
             B.save(path)
             A.save(path)
 
-    lost = old = new = survived = 0
+    counts = {"lost": 0, "old": 0, "new": 0}
+    survived = 0
     for _ in range(args.rounds):
         pid = run_child(alternate)
         if not kill_after(pid, rng.uniform(0, 4 * per_save), args.signum):
             survived += 1
-        try:
-            back = fastprop.load(path)
-        except (ValueError, OSError) as exc:
-            lost += 1
-            print(f"lost: {exc}")
-            A.save(path)
-            continue
-        if same(back, A):
-            old += 1
-        elif same(back, B):
-            new += 1
-        else:
-            lost += 1
-            print("lost: the file loads but is neither A nor B")
+        verdict, _ = judge(path, A, lambda back: same(back, B))
+        counts[verdict] += 1
     left = len(temporaries(directory, "net.npz"))
-    return lost, old, new, left, (
+    return counts["lost"], counts["old"], counts["new"], left, (
         f"{per_save * 1e3:.1f} ms per save; {survived} children kept saving after the signal"
     )
 
@@ -159,7 +169,14 @@ def train_rounds(args, rng):
     t0 = time.perf_counter()
     before.save(os.path.join(directory, "timing.npz"))
     per_save = time.perf_counter() - t0
-    lost = old = new = survived = 0
+    counts = {"lost": 0, "old": 0, "new": 0}
+    survived = 0
+
+    def written_by_train(back):
+        return back.layer_sizes == before.layer_sizes and np.isfinite(back.params).all() and (
+            1 <= len(back.history) <= args.epochs
+        )
+
     for r in range(args.rounds):
         seed = r + 1
         # Odd rounds aim at the final save: the child says when it begins.
@@ -186,25 +203,12 @@ def train_rounds(args, rng):
         os.close(read_end)
         if not kill_after(pid, delay, args.signum):
             survived += 1
-        try:
-            back = fastprop.load(out)
-        except (ValueError, OSError) as exc:
-            lost += 1
-            print(f"lost: {exc}")
-            before.save(out)
-            continue
-        if same(back, before):
-            old += 1
-        elif back.layer_sizes == before.layer_sizes and np.isfinite(back.params).all() and (
-            1 <= len(back.history) <= args.epochs
-        ):
-            new += 1
+        verdict, back = judge(out, before, written_by_train)
+        counts[verdict] += 1
+        if verdict == "new":
             before = back
-        else:
-            lost += 1
-            print(f"lost: a loaded model that train cannot have written: {back!r}")
     left = len(temporaries(directory, "model.npz"))
-    return lost, old, new, left, (
+    return counts["lost"], counts["old"], counts["new"], left, (
         f"{per_run:.2f} s per complete run, {per_save * 1e3:.1f} ms per save; {survived} "
         "children kept going after the signal"
     )
