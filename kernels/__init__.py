@@ -5,7 +5,15 @@ Arithmetic only: no validation, no printing, no allocation inside an epoch.
 """
 
 from .config import FASTMATH, JIT_OPTIONS
-from .epochs import run_epochs, run_epochs_parallel, run_epochs_sgd, run_epochs_whole, sgd_epoch
+from .deferred import sgd_epoch_deferred
+from .epochs import (
+    run_epochs,
+    run_epochs_deferred,
+    run_epochs_parallel,
+    run_epochs_sgd,
+    run_epochs_whole,
+    sgd_epoch,
+)
 from .layers import accumulate_gradient, forward_layer, hidden_delta, output_delta, step_outer
 from .network import add_gradient, all_finite, forward_block, predict_into
 from .parallel import batch_step, parts_epoch, parts_epoch_parallel
@@ -29,11 +37,13 @@ __all__ = [
     "parts_epoch_parallel",
     "predict_into",
     "run_epochs",
+    "run_epochs_deferred",
     "run_epochs_parallel",
     "run_epochs_sgd",
     "run_epochs_tiny",
     "run_epochs_whole",
     "sgd_epoch",
+    "sgd_epoch_deferred",
     "sigmoid",
     "step_outer",
 ]

@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 
 from .config import JIT_OPTIONS, twin
+from .deferred import sgd_epoch_deferred
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
 from .network import all_finite, bias, flat_weights, row
 from .parallel import never_called, parts_epoch, parts_epoch_parallel, parts_epoch_whole
@@ -142,4 +143,8 @@ run_epochs_whole = njit(**JIT_OPTIONS)(
 )
 run_epochs_sgd = njit(**JIT_OPTIONS)(
     twin(run_epochs, "_sgd", parts_epoch=never_called)
+)
+# Per-sample SGD on a network whose first layer is large (``deferred.py``).
+run_epochs_deferred = njit(**JIT_OPTIONS)(
+    twin(run_epochs, "_deferred", parts_epoch=never_called, sgd_epoch=sgd_epoch_deferred)
 )

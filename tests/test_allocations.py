@@ -78,14 +78,16 @@ def measure(dtype, sizes, mode, batch_size=None, chunk=None):
 
         kernel, empty = kernels.parallel.parts_epoch_whole, empty_minibatch
     else:
-        ws = Workspace(net, 2)  # sgd keeps two rows
+        # sgd keeps two rows; the deferred kernel a block of 4 (blocks 4, ..., 4, 2).
+        ws = Workspace(net, 4 if mode == "deferred" else 2)
 
         def args(n):
             order = rng.permutation(n).astype(np.int64)
             return (X, Y, order, net.params, net._sizes, net._offsets, ws.acts, ws.deltas,
                     ws.act_off, lr, kernels.LOSS_BCE)
 
-        kernel = allocating_sgd if mode == "allocating" else kernels.sgd_epoch
+        kernel = {"allocating": allocating_sgd,
+                  "deferred": kernels.sgd_epoch_deferred}.get(mode, kernels.sgd_epoch)
         empty = empty_sgd
     # Compile (or load from cache) outside the measurement.
     empty(*args(N))
@@ -112,7 +114,7 @@ def empty_run(X, Y, orders, theta, sizes, offsets, partials, part_acts, part_del
     return 0
 
 
-def measure_run_epochs(dtype, per_sample, parts=1, parallel=False):
+def measure_run_epochs(dtype, per_sample, parts=1, parallel=False, deferred=False):
     # run_epochs: one call of 1 epoch and one of 20 cost what the call unboxes,
     # also when each batch is split into parts on Numba's thread pool.
     sizes = (8, 16, 3)
@@ -120,7 +122,7 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False):
     rng = np.random.default_rng(0)
     X = rng.random((N, sizes[0])).astype(dtype)
     Y = (0.1 + 0.8 * rng.random((N, sizes[-1]))).astype(dtype)
-    ws = Workspace(net, 2 if per_sample else 16, parts)
+    ws = Workspace(net, (4 if deferred else 2) if per_sample else 16, parts)
     snapshot = np.empty_like(net.params)
     losses = np.empty(20)
 
@@ -134,6 +136,8 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False):
     # The kernel Trainer calls for this workspace.
     if parallel:
         kernel = kernels.run_epochs_parallel
+    elif deferred:
+        kernel = kernels.run_epochs_deferred
     else:
         kernel = (kernels.run_epochs_sgd if per_sample
                   else kernels.run_epochs_whole if parts == 1 else kernels.run_epochs)
@@ -186,12 +190,14 @@ for dtype in (np.float64, np.float32):
     results[f"run-tiny-minibatch-{dn}"] = measure_run_tiny(dtype, False)
     results[f"run-sgd-{dn}"] = measure_run_epochs(dtype, True)
     results[f"run-minibatch-{dn}"] = measure_run_epochs(dtype, False)
+    results[f"run-deferred-{dn}"] = measure_run_epochs(dtype, True, deferred=True)
     # Batches of 32 in two parts of 16 rows: the serial twin and the parallel kernel.
     results[f"run-parts-{dn}"] = measure_run_epochs(dtype, False, parts=2)
     results[f"run-parallel-{dn}"] = measure_run_epochs(dtype, False, parts=2, parallel=True)
 for dtype in (np.float64, np.float32):
     dn = np.dtype(dtype).name
     results[f"sgd-{dn}"] = measure(dtype, (8, 16, 3), "sgd")
+    results[f"deferred-{dn}"] = measure(dtype, (8, 16, 3), "deferred")
     results[f"minibatch-batch32-{dn}"] = measure(dtype, (8, 16, 3), "minibatch", 32, 32)
     # Full batch, accumulated 16 rows at a time.
     results[f"fullbatch-chunk16-{dn}"] = measure(dtype, (8, 16, 3), "minibatch", 10**6, 16)
@@ -202,7 +208,7 @@ print("RESULTS" + json.dumps(results))
 CASES = [
     f"{kind}-{dt}"
     for dt in ("float64", "float32")
-    for kind in ("sgd", "minibatch-batch32", "fullbatch-chunk16")
+    for kind in ("sgd", "deferred", "minibatch-batch32", "fullbatch-chunk16")
 ]
 
 
@@ -246,7 +252,8 @@ def test_epoch_kernel_allocates_only_what_the_call_unboxes(allocations, case):
     [
         f"run-{m}-{dt}"
         for dt in ("float64", "float32")
-        for m in ("sgd", "minibatch", "parts", "parallel", "tiny-sgd", "tiny-minibatch")
+        for m in ("sgd", "deferred", "minibatch", "parts", "parallel", "tiny-sgd",
+                  "tiny-minibatch")
     ],
 )
 def test_run_epochs_allocates_only_what_the_call_unboxes(allocations, case):

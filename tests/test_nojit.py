@@ -300,3 +300,39 @@ def test_whole_batch_epoch_kernel_returns_nan_on_overflow():
             4, 4, 6, 1, 1, 1e300, True, kernels.LOSS_BCE,
         )
     assert np.isnan(total)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("sizes", [(3, 2), (3, 4, 2), (4, 3, 2, 2)], ids=["no-hidden", "one", "two"])
+def test_deferred_sgd_epoch_matches_reference(sizes, loss, dtype):
+    """kernels.deferred: blocks of 3 rows over 8 samples (3, 3, 2), two shuffled epochs."""
+    net = make_net(sizes, dtype)
+    X, Y = problem(sizes, dtype, n=8)
+    ws = Workspace(net, 3)
+    ref_W = [W.copy() for W in net.weights]
+    ref_b = [b.copy() for b in net.biases]
+    rng = np.random.default_rng(5)
+    for _ in range(2):
+        order = rng.permutation(8).astype(np.int64)
+        comp = kernels.sgd_epoch_deferred(X, Y, order, net.params, net._sizes, net._offsets,
+                                          ws.acts, ws.deltas, ws.act_off, dtype(0.7),
+                                          LOSS_CODE[loss])
+        ref = reference.sgd_epoch(ref_W, ref_b, X, Y, order, dtype(0.7), loss)
+        assert_close(comp, ref, dtype, "epoch loss")
+    for l in range(len(ref_W)):
+        assert_close(net.weights[l], ref_W[l], dtype, f"weights[{l}]")
+        assert_close(net.biases[l], ref_b[l], dtype, f"biases[{l}]")
+
+
+def test_deferred_sgd_epoch_returns_nan_on_overflow():
+    sizes = (3, 2)
+    net = make_net(sizes, np.float64)
+    X, Y = problem(sizes, np.float64, n=4)
+    X *= 1e300
+    ws = Workspace(net, 3)
+    with np.errstate(all="ignore"):
+        total = kernels.sgd_epoch_deferred(
+            X, Y, np.arange(4, dtype=np.int64), net.params, net._sizes, net._offsets, ws.acts,
+            ws.deltas, ws.act_off, 1e300, kernels.LOSS_BCE,
+        )
+    assert np.isnan(total)

@@ -6,6 +6,7 @@ import numpy as np
 
 from . import fitting, kernels
 from .kernels.config import BLAS_MIN_MACS
+from .kernels.deferred import DEFER_ROWS, defers
 from .kernels.parallel import _n_parts as n_parts
 from .kernels.tiny import is_tiny
 from .network import Network
@@ -279,8 +280,11 @@ class Trainer:
         self.chunk = 1 if mode == "sgd" else min(self.batch_size, CHUNK)
         sizes = network.layer_sizes
         self.n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
-        # Per-sample SGD keeps two rows: this sample's activations and the previous one's.
-        rows = 2 if mode == "sgd" else self.chunk
+        # Per-sample SGD keeps two rows (this sample's activations and the
+        # previous one's), or a block of rows when it defers the first layer's
+        # updates (kernels.deferred).
+        self.deferred = mode == "sgd" and defers(sizes)
+        rows = (DEFER_ROWS if self.deferred else 2) if mode == "sgd" else self.chunk
         parts = 1 if mode == "sgd" else self._parts(network)
         self.ws = Workspace(network, rows, parts)
         # One hidden layer, every layer at most 4 wide (the 3-4-1 seeds problem):
@@ -340,7 +344,9 @@ class Trainer:
                         self.lr, self.mean, self.loss_code, -1.0 if tol is None else tol,
                     )
                 else:
-                    if self.mode == "sgd":
+                    if self.deferred:
+                        run = kernels.run_epochs_deferred
+                    elif self.mode == "sgd":
                         run = kernels.run_epochs_sgd
                     elif ws.parts == 1:
                         run = kernels.run_epochs_whole
