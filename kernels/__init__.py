@@ -5,10 +5,11 @@ Arithmetic only: no validation, no printing, no allocation inside an epoch.
 """
 
 from .config import FASTMATH, JIT_OPTIONS
-from .deferred import sgd_epoch_deferred
+from .deferred import sgd_epoch_deferred, sgd_epoch_deferred_parallel
 from .epochs import (
     run_epochs,
     run_epochs_deferred,
+    run_epochs_deferred_parallel,
     run_epochs_parallel,
     run_epochs_sgd,
     run_epochs_whole,
@@ -38,12 +39,14 @@ __all__ = [
     "predict_into",
     "run_epochs",
     "run_epochs_deferred",
+    "run_epochs_deferred_parallel",
     "run_epochs_parallel",
     "run_epochs_sgd",
     "run_epochs_tiny",
     "run_epochs_whole",
     "sgd_epoch",
     "sgd_epoch_deferred",
+    "sgd_epoch_deferred_parallel",
     "sigmoid",
     "step_outer",
 ]

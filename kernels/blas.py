@@ -73,36 +73,46 @@ def _gemm(typingctx, transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # 
 
 
 @njit(inline="always", **JIT_OPTIONS)
+def _ld(X):  # pragma: no cover  (no-JIT: below)
+    """Distance between X's rows, in elements: BLAS's leading dimension of a row-major view."""
+    return X.strides[0] // X.itemsize
+
+
+# Every operand is row-major with contiguous rows: a C-contiguous array, or a
+# block of its columns (``W[:, c0:c1]``), whose rows keep the parent's stride.
+
+
+@njit(inline="always", **JIT_OPTIONS)
 def matmul_into(A, W, Z):  # pragma: no cover  (no-JIT: below)
-    """``Z = A @ W``: A (m, k), W (k, n), Z (m, n), all C-contiguous."""
+    """``Z = A @ W``: A (m, k), W (k, n), Z (m, n)."""
     m, k = A.shape
     n = W.shape[1]
-    _gemm(_N, _N, n, m, k, W, n, A, k, 0.0, Z, n)
+    _gemm(_N, _N, n, m, k, W, _ld(W), A, _ld(A), 0.0, Z, _ld(Z))
 
 
 @njit(inline="always", **JIT_OPTIONS)
 def matmul_bt_into(D, W, P):  # pragma: no cover  (no-JIT: below)
-    """``P = D @ W.T``: D (m, n), W (k, n), P (m, k), all C-contiguous."""
+    """``P = D @ W.T``: D (m, n), W (k, n), P (m, k)."""
     m, n = D.shape
     k = W.shape[0]
-    _gemm(_T, _N, k, m, n, W, n, D, n, 0.0, P, k)
+    _gemm(_T, _N, k, m, n, W, _ld(W), D, _ld(D), 0.0, P, _ld(P))
 
 
 @njit(inline="always", **JIT_OPTIONS)
 def add_at_b(A, D, G):  # pragma: no cover  (no-JIT: below)
-    """``G += A.T @ D``: A (m, k), D (m, n), G (k, n), all C-contiguous."""
+    """``G += A.T @ D``: A (m, k), D (m, n), G (k, n)."""
     m, k = A.shape
     n = D.shape[1]
-    _gemm(_N, _T, n, k, m, D, n, A, k, 1.0, G, n)
+    _gemm(_N, _T, n, k, m, D, _ld(D), A, _ld(A), 1.0, G, _ld(G))
 
 
 if config.DISABLE_JIT:
     # Without the compiler an intrinsic cannot run: the same products in NumPy.
     def matmul_into(A, W, Z):  # noqa: F811
-        np.dot(A, W, Z)
+        Z[...] = A @ W
 
     def matmul_bt_into(D, W, P):  # noqa: F811
-        np.dot(D, W.T, P)
+        P[...] = D @ W.T
 
     def add_at_b(A, D, G):  # noqa: F811
         G += A.T @ D

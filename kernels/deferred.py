@@ -20,18 +20,25 @@ additions. The other layers and the first layer's bias are updated sample by
 sample, as in ``sgd_epoch``; their pending updates are flushed at the end of
 every block, so nothing carries over from one block to the next.
 
-Workspace: ``Workspace(net, K)`` with K >= 2 rows and K <= n_0. Layer 0's
-rows of ``acts`` hold the block's data rows, layer 1's rows of ``acts`` and
-``deltas`` hold every sample's first-layer activations and deltas, and the
-unused layer-0 rows of ``deltas`` hold the Gram matrix. Deeper layers use
-rows 0 and 1 as ``sgd_epoch`` does.
+The GEMMs at a block boundary (the last block's update, then the next
+block's products) work on ``N_COLS`` blocks of W_0's columns and of the Gram
+matrix's rows, which are independent: ``sgd_epoch_deferred_parallel`` runs
+them on Numba's thread pool, the serial twin one after the other, with the
+same bits either way. The samples themselves run on one thread.
+
+Workspace: ``Workspace(net, 2 K)`` for blocks of K samples. Layer 0's rows
+of ``acts`` hold two blocks of data rows (the last block's, still needed by
+its update, and the next one's), layer 1's rows of ``acts`` and ``deltas``
+hold each sample's first-layer activations and deltas, and the unused
+layer-0 rows of ``deltas`` hold the Gram matrix. Deeper layers use rows 0
+and 1 as ``sgd_epoch`` does.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .blas import add_at_b, matmul_bt_into, matmul_into
-from .config import JIT_OPTIONS
+from .config import JIT_OPTIONS, twin
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
 from .network import all_finite, bias, block, flat_weights, row, weights
 from .scalar import sigmoid
@@ -46,6 +53,10 @@ DEFER_ROWS = 32
 # keep a first layer that fits in L1 there (64-32-10: 0.95x deferred;
 # 64-128-10, 8192 weights: 1.12x; 256-64-10: 1.38x; 784-128-64-10: 1.5-2x).
 DEFER_MIN_WEIGHTS = 8192
+
+# Column blocks of W_0 at a block boundary: a fixed number, not the thread
+# count, so that the bits never depend on it.
+N_COLS = 2
 
 
 def defers(layer_sizes):
@@ -66,35 +77,68 @@ def _delta_row(deltas, act_off, sizes, l, t):
     return row(deltas, act_off, sizes, l, t if l == 1 else 0)
 
 
+def _boundary_gemms(X_last, D_last, m_last, X_next, Z_next, G_next, m_next, W0):
+    """``W0 += X_lastᵀ D_last`` (D_last already scaled by -lr), then ``Z_next = X_next W0``
+    and ``G_next = X_next X_nextᵀ``, each over the first ``m_*`` rows (0: skipped).
+
+    Column block c of W0 is updated, then multiplied, by the same iteration,
+    and the Gram matrix is cut into blocks of rows: no two iterations write
+    the same element.
+    """
+    n1 = W0.shape[1]
+    for c in prange(N_COLS):
+        c0, c1 = (n1 * c) // N_COLS, (n1 * (c + 1)) // N_COLS
+        r0, r1 = (m_next * c) // N_COLS, (m_next * (c + 1)) // N_COLS
+        if c1 > c0:
+            Wc = W0[:, c0:c1]
+            if m_last > 0:
+                add_at_b(X_last[:m_last], D_last[:m_last, c0:c1], Wc)
+            if m_next > 0:
+                matmul_into(X_next[:m_next], Wc, Z_next[:m_next, c0:c1])
+        if r1 > r0:
+            matmul_bt_into(X_next[r0:r1], X_next[:m_next], G_next[r0:r1])
+
+
+boundary_gemms = njit(**JIT_OPTIONS)(_boundary_gemms)
+boundary_gemms_parallel = njit(parallel=True, **JIT_OPTIONS)(
+    twin(_boundary_gemms, "_parallel")
+)
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _gather(X, order, start, m, Xb):
+    for r in range(m):
+        x = X[order[start + r]]
+        xb = Xb[r]
+        for j in range(x.shape[0]):
+            xb[j] = x[j]
+
+
 @njit(**JIT_OPTIONS)
 def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, loss_kind):
     """``epochs.sgd_epoch`` with W_0's updates applied once per block of K samples.
 
-    Same arguments and result as ``sgd_epoch``; K is the workspace's row
-    count (``act_off[1] // sizes[0]``). Matches ``reference.sgd_epoch``.
+    Same arguments and result as ``sgd_epoch``; the workspace has 2 K rows
+    (K = ``act_off[1] // (2 sizes[0])``). Matches ``reference.sgd_epoch``.
     """
     L = sizes.shape[0] - 1
     n0, n1 = sizes[0], sizes[1]
-    K = act_off[1] // n0
+    K = act_off[1] // (2 * n0)
     lr = theta.dtype.type(lr)
     one = theta.dtype.type(1)
     W0 = weights(theta, sizes, offsets, 0)
     b0 = bias(theta, sizes, offsets, 0)
+    X_two = block(acts, act_off, sizes, 0, 2 * K)
+    A1 = block(acts, act_off, sizes, 1, K)
+    D1 = block(deltas, act_off, sizes, 1, K)
     total = 0.0
     n = order.shape[0]
+    m = min(K, n)
+    G = deltas[: m * m].reshape((m, m))
+    _gather(X, order, 0, m, X_two[:K])
+    boundary_gemms(X_two[K:], D1, 0, X_two[:K], A1, G, m, W0)
     for s0 in range(0, n, K):
-        m = min(K, n - s0)
-        Xb = block(acts, act_off, sizes, 0, m)
-        for r in range(m):
-            x = X[order[s0 + r]]
-            xb = Xb[r]
-            for j in range(n0):
-                xb[j] = x[j]
-        A1 = block(acts, act_off, sizes, 1, m)
-        D1 = block(deltas, act_off, sizes, 1, m)
-        G = deltas[: m * m].reshape((m, m))
-        matmul_into(Xb, W0, A1)
-        matmul_bt_into(Xb, Xb, G)
+        Xb = X_two[:K] if (s0 // K) % 2 == 0 else X_two[K:]
         for t in range(m):
             a1 = A1[t]
             g = G[t]
@@ -131,8 +175,9 @@ def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off
             d = D1[t]
             for j in range(n1):
                 b0[j] -= lr * d[j]
-        # Flush: the deeper layers' pending update of the block's last sample,
-        # then W_0 -= lr Xbᵀ D1 as one GEMM (D1 scaled first: the GEMM adds).
+        # The deeper layers' pending update of the block's last sample; then
+        # W_0's update (D1 scaled first: the GEMM adds) with the next block's
+        # products, while the next block's rows go to the other half of X_two.
         for l in range(1, L):
             step_row(
                 _act_row(acts, act_off, sizes, l, m - 1),
@@ -143,7 +188,17 @@ def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off
             d = D1[t]
             for j in range(n1):
                 d[j] *= -lr
-        add_at_b(Xb, D1, W0)
+        m_last = m
+        m = min(K, n - s0 - K) if s0 + K < n else 0
+        X_next = X_two[K:] if (s0 // K) % 2 == 0 else X_two[:K]
+        _gather(X, order, s0 + K, m, X_next)
+        G = deltas[: m * m].reshape((m, m))
+        boundary_gemms(Xb, D1, m_last, X_next, A1, G, m, W0)
     if not all_finite(theta):
         return np.nan
     return total
+
+
+sgd_epoch_deferred_parallel = njit(**JIT_OPTIONS)(
+    twin(sgd_epoch_deferred, "_parallel", boundary_gemms=boundary_gemms_parallel)
+)

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from .config import JIT_OPTIONS, twin
-from .deferred import sgd_epoch_deferred
+from .deferred import sgd_epoch_deferred, sgd_epoch_deferred_parallel
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
 from .network import all_finite, bias, flat_weights, row
 from .parallel import never_called, parts_epoch, parts_epoch_parallel, parts_epoch_whole
@@ -147,4 +147,8 @@ run_epochs_sgd = njit(**JIT_OPTIONS)(
 # Per-sample SGD on a network whose first layer is large (``deferred.py``).
 run_epochs_deferred = njit(**JIT_OPTIONS)(
     twin(run_epochs, "_deferred", parts_epoch=never_called, sgd_epoch=sgd_epoch_deferred)
+)
+run_epochs_deferred_parallel = njit(**JIT_OPTIONS)(
+    twin(run_epochs, "_deferred_parallel", parts_epoch=never_called,
+         sgd_epoch=sgd_epoch_deferred_parallel)
 )

@@ -78,8 +78,8 @@ def measure(dtype, sizes, mode, batch_size=None, chunk=None):
 
         kernel, empty = kernels.parallel.parts_epoch_whole, empty_minibatch
     else:
-        # sgd keeps two rows; the deferred kernel a block of 4 (blocks 4, ..., 4, 2).
-        ws = Workspace(net, 4 if mode == "deferred" else 2)
+        # sgd keeps two rows; the deferred kernel two blocks of 4 (blocks 4, ..., 4, 2).
+        ws = Workspace(net, 8 if mode == "deferred" else 2)
 
         def args(n):
             order = rng.permutation(n).astype(np.int64)
@@ -122,7 +122,7 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False, deferred=Fals
     rng = np.random.default_rng(0)
     X = rng.random((N, sizes[0])).astype(dtype)
     Y = (0.1 + 0.8 * rng.random((N, sizes[-1]))).astype(dtype)
-    ws = Workspace(net, (4 if deferred else 2) if per_sample else 16, parts)
+    ws = Workspace(net, (8 if deferred else 2) if per_sample else 16, parts)
     snapshot = np.empty_like(net.params)
     losses = np.empty(20)
 

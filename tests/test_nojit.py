@@ -308,7 +308,7 @@ def test_deferred_sgd_epoch_matches_reference(sizes, loss, dtype):
     """kernels.deferred: blocks of 3 rows over 8 samples (3, 3, 2), two shuffled epochs."""
     net = make_net(sizes, dtype)
     X, Y = problem(sizes, dtype, n=8)
-    ws = Workspace(net, 3)
+    ws = Workspace(net, 6)
     ref_W = [W.copy() for W in net.weights]
     ref_b = [b.copy() for b in net.biases]
     rng = np.random.default_rng(5)
@@ -329,7 +329,7 @@ def test_deferred_sgd_epoch_returns_nan_on_overflow():
     net = make_net(sizes, np.float64)
     X, Y = problem(sizes, np.float64, n=4)
     X *= 1e300
-    ws = Workspace(net, 3)
+    ws = Workspace(net, 6)
     with np.errstate(all="ignore"):
         total = kernels.sgd_epoch_deferred(
             X, Y, np.arange(4, dtype=np.int64), net.params, net._sizes, net._offsets, ws.acts,

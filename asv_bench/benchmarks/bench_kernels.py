@@ -7,14 +7,21 @@ networks; ``RatioLayerGemm`` tracks the wrapper's time over that baseline,
 measured in one process. ``TimePartsGradient`` times a batch's gradient on
 the serial and the parallel twin of ``parts_gradient``. ``TimeSgdEpoch`` and
 ``RatioSgdDeferred`` time a per-sample SGD epoch on ``sgd_epoch`` and on
-``sgd_epoch_deferred`` (first layer's updates applied once per block).
+``sgd_epoch_deferred`` (first layer's updates applied once per block) and its
+parallel twin.
 """
 
 import statistics
 import time
 
 import numpy as np
-from fastprop.kernels import blas, parallel, sgd_epoch, sgd_epoch_deferred
+from fastprop.kernels import (
+    blas,
+    parallel,
+    sgd_epoch,
+    sgd_epoch_deferred,
+    sgd_epoch_deferred_parallel,
+)
 from fastprop.kernels.deferred import DEFER_ROWS
 
 from fastprop import Network
@@ -133,31 +140,37 @@ class _SgdEpoch:
     SIZES = {"digits": (64, 32, 10), "mnist": (784, 128, 64, 10), "256-64-10": (256, 64, 10)}
     N = 2000
 
-    def setup(self, network, dtype, kernel=None):
+    def setup(self, network, dtype, kernel=None):  # noqa: ARG002  (asv passes every param)
         sizes = self.SIZES[network]
         rng = np.random.default_rng(0)
         self.X = rng.random((self.N, sizes[0])).astype(dtype)
         self.Y = (0.1 + 0.8 * rng.random((self.N, sizes[-1]))).astype(dtype)
         self.order = rng.permutation(self.N).astype(np.int64)
         self.runs = {}
-        for name, f, rows in (("sgd_epoch", sgd_epoch, 2),
-                              ("sgd_epoch_deferred", sgd_epoch_deferred, DEFER_ROWS)):
+        for name, f, rows, threads in (
+            ("sgd_epoch", sgd_epoch, 2, 1),
+            ("sgd_epoch_deferred", sgd_epoch_deferred, 2 * DEFER_ROWS, 1),
+            ("sgd_epoch_deferred_parallel", sgd_epoch_deferred_parallel, 2 * DEFER_ROWS, None),
+        ):
             net = Network(sizes, seed=0, dtype=dtype)
             ws = Workspace(net, rows)
             args = (self.X, self.Y, self.order, net.params, net._sizes, net._offsets, ws.acts,
                     ws.deltas, ws.act_off, net.dtype.type(0.05), 0)
-            self.runs[name] = (f, args)
-            f(*args)  # compiles, or loads from the cache
+            # As the trainer runs them: OpenBLAS on one thread.
+            self.runs[name] = (f, args, KernelThreads(threads, uses_blas=True))
+            self.run(name)  # compiles, or loads from the cache
 
     def run(self, name):
-        f, args = self.runs[name]
-        f(*args)
+        f, args, threads = self.runs[name]
+        with threads:
+            f(*args)
 
 
 class TimeSgdEpoch(_SgdEpoch):
     """One per-sample SGD epoch of 2,000 samples on each SGD kernel."""
 
-    params = [list(_SgdEpoch.SIZES), DTYPES, ["sgd_epoch", "sgd_epoch_deferred"]]
+    params = [list(_SgdEpoch.SIZES), DTYPES,
+              ["sgd_epoch", "sgd_epoch_deferred", "sgd_epoch_deferred_parallel"]]
     param_names = ["network", "dtype", "kernel"]
 
     def time_epoch(self, network, dtype, kernel):
@@ -165,17 +178,18 @@ class TimeSgdEpoch(_SgdEpoch):
 
 
 class RatioSgdDeferred(_SgdEpoch):
-    """sgd_epoch_deferred's epoch time over sgd_epoch's, in one process; below 1 is faster."""
+    """A deferred kernel's epoch time over sgd_epoch's, in one process; below 1 is faster."""
 
-    params = [list(_SgdEpoch.SIZES), DTYPES]
-    param_names = ["network", "dtype"]
+    params = [list(_SgdEpoch.SIZES), DTYPES,
+              ["sgd_epoch_deferred", "sgd_epoch_deferred_parallel"]]
+    param_names = ["network", "dtype", "kernel"]
     unit = "ratio"
 
-    def track_ratio(self, network, dtype):
+    def track_ratio(self, network, dtype, kernel):
         ratios = []
         for _ in range(5):
             times = []
-            for name in ("sgd_epoch_deferred", "sgd_epoch"):
+            for name in (kernel, "sgd_epoch"):
                 start = time.perf_counter()
                 self.run(name)
                 times.append(time.perf_counter() - start)

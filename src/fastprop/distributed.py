@@ -195,7 +195,7 @@ def _signature_count():
     # (run_epochs_deferred if its first layer is large); run_epochs and its
     # parallel twin serve split ones.
     used = (kernels.add_gradient, kernels.run_epochs_whole, kernels.run_epochs_sgd,
-            kernels.run_epochs_deferred,
+            kernels.run_epochs_deferred, kernels.run_epochs_deferred_parallel,
             kernels.run_epochs, kernels.run_epochs_parallel, kernels.predict_into)
     return sum(len(k.signatures) for k in used)
 

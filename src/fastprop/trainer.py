@@ -281,18 +281,18 @@ class Trainer:
         sizes = network.layer_sizes
         self.n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
         # Per-sample SGD keeps two rows (this sample's activations and the
-        # previous one's), or a block of rows when it defers the first layer's
-        # updates (kernels.deferred).
+        # previous one's), or two blocks of rows when it defers the first
+        # layer's updates (kernels.deferred).
         self.deferred = mode == "sgd" and defers(sizes)
-        rows = (DEFER_ROWS if self.deferred else 2) if mode == "sgd" else self.chunk
+        rows = (2 * DEFER_ROWS if self.deferred else 2) if mode == "sgd" else self.chunk
         parts = 1 if mode == "sgd" else self._parts(network)
         self.ws = Workspace(network, rows, parts)
         # One hidden layer, every layer at most 4 wide (the 3-4-1 seeds problem):
         # kernels.run_epochs_tiny, whose loops are unrolled for that size.
         self.tiny = parts == 1 and is_tiny(sizes)
         self.threads = KernelThreads(
-            check_threads(threads), splits=parts > 1,
-            uses_blas=mode != "sgd" and any(
+            check_threads(threads), splits=parts > 1 or self.deferred,
+            uses_blas=self.deferred or mode != "sgd" and any(
                 self.chunk * n_in * n_out >= BLAS_MIN_MACS
                 for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
             ),
@@ -345,7 +345,8 @@ class Trainer:
                     )
                 else:
                     if self.deferred:
-                        run = kernels.run_epochs_deferred
+                        run = (kernels.run_epochs_deferred_parallel if pool.parallel
+                               else kernels.run_epochs_deferred)
                     elif self.mode == "sgd":
                         run = kernels.run_epochs_sgd
                     elif ws.parts == 1:
