@@ -20,6 +20,7 @@ from numba import njit, prange
 
 from .config import JIT_OPTIONS, twin
 from .network import add_gradient, all_finite
+from .split import split_batch_step, split_batch_step_parallel
 
 # Parameters per block of the parallel reduction: large enough to amortise a
 # block's scheduling, small enough to spread a 100k-parameter net over threads.
@@ -108,8 +109,11 @@ def batch_step(
 
     ``step_scale`` is lr (sum) or lr / batch size (mean), in theta's dtype.
     A batch too small to split runs as one part, straight into
-    ``partials[0]``, with no thread pool involved. Returns the batch's summed
-    loss at the weights before the update.
+    ``partials[0]``, with no thread pool involved. A split batch that fits
+    in one block of ``chunk`` rows needs no gradient buffers at all
+    (``split.split_batch_step``); a longer one (a full batch) sums each
+    part's gradient into ``partials``. Returns the batch's summed loss at
+    the weights before the update.
     """
     n_p = n_parts(stop - start, n_weights, max_parts, min_part_macs)
     if n_p == 1:
@@ -122,6 +126,11 @@ def batch_step(
         for i in range(theta.shape[0]):
             theta[i] -= step_scale * g[i]
         return total
+    if stop - start <= chunk:
+        return split_batch_step(
+            X, Y, order, start, stop, theta, sizes, offsets, part_acts[0], part_deltas[0],
+            act_off, n_p, part_loss, step_scale, loss_kind,
+        )
     parts_gradient(
         X, Y, order, start, stop, theta, sizes, offsets, partials, part_acts, part_deltas,
         part_loss, act_off, chunk, n_p, loss_kind,
@@ -163,7 +172,7 @@ def parts_epoch(
 # The parallel chain: the same two kernels calling the parallel variants.
 batch_step_parallel = njit(**JIT_OPTIONS)(
     twin(batch_step, "_parallel", parts_gradient=parts_gradient_parallel,
-         reduce_step=reduce_step_parallel)
+         reduce_step=reduce_step_parallel, split_batch_step=split_batch_step_parallel)
 )
 parts_epoch_parallel = njit(**JIT_OPTIONS)(
     twin(parts_epoch, "_parallel", batch_step=batch_step_parallel)
@@ -180,7 +189,8 @@ def never_called(*args):  # pragma: no cover  (its callers are twins that never 
 # (max_parts == 1): the parts kernels are not compiled into it, which keeps
 # the first fit's compilation short.
 batch_step_whole = njit(inline="always", **JIT_OPTIONS)(
-    twin(batch_step, "_whole", parts_gradient=never_called, reduce_step=never_called)
+    twin(batch_step, "_whole", parts_gradient=never_called, reduce_step=never_called,
+         split_batch_step=never_called)
 )
 parts_epoch_whole = njit(inline="always", **JIT_OPTIONS)(
     twin(parts_epoch, "_whole", batch_step=batch_step_whole)

@@ -114,7 +114,7 @@ def empty_run(X, Y, orders, theta, sizes, offsets, partials, part_acts, part_del
     return 0
 
 
-def measure_run_epochs(dtype, per_sample, parts=1, parallel=False, deferred=False):
+def measure_run_epochs(dtype, per_sample, parts=1, parallel=False, deferred=False, chunk=16):
     # run_epochs: one call of 1 epoch and one of 20 cost what the call unboxes,
     # also when each batch is split into parts on Numba's thread pool.
     sizes = (8, 16, 3)
@@ -122,7 +122,7 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False, deferred=Fals
     rng = np.random.default_rng(0)
     X = rng.random((N, sizes[0])).astype(dtype)
     Y = (0.1 + 0.8 * rng.random((N, sizes[-1]))).astype(dtype)
-    ws = Workspace(net, (8 if deferred else 2) if per_sample else 16, parts)
+    ws = Workspace(net, (8 if deferred else 2) if per_sample else chunk, parts)
     snapshot = np.empty_like(net.params)
     losses = np.empty(20)
 
@@ -194,6 +194,10 @@ for dtype in (np.float64, np.float32):
     # Batches of 32 in two parts of 16 rows: the serial twin and the parallel kernel.
     results[f"run-parts-{dn}"] = measure_run_epochs(dtype, False, parts=2)
     results[f"run-parallel-{dn}"] = measure_run_epochs(dtype, False, parts=2, parallel=True)
+    # The same batches within one block of 32 rows: kernels/split.py, both twins.
+    results[f"run-split-{dn}"] = measure_run_epochs(dtype, False, parts=2, chunk=32)
+    results[f"run-split-parallel-{dn}"] = measure_run_epochs(dtype, False, parts=2,
+                                                             parallel=True, chunk=32)
 for dtype in (np.float64, np.float32):
     dn = np.dtype(dtype).name
     results[f"sgd-{dn}"] = measure(dtype, (8, 16, 3), "sgd")
@@ -252,8 +256,8 @@ def test_epoch_kernel_allocates_only_what_the_call_unboxes(allocations, case):
     [
         f"run-{m}-{dt}"
         for dt in ("float64", "float32")
-        for m in ("sgd", "deferred", "minibatch", "parts", "parallel", "tiny-sgd",
-                  "tiny-minibatch")
+        for m in ("sgd", "deferred", "minibatch", "parts", "parallel", "split",
+                  "split-parallel", "tiny-sgd", "tiny-minibatch")
     ],
 )
 def test_run_epochs_allocates_only_what_the_call_unboxes(allocations, case):

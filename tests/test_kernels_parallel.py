@@ -25,6 +25,11 @@ CASES = {
     "eight-parts-full-batch": ((4, 6, 6, 2), 200, 200, 16, 8),
     "no-hidden-four-parts": ((6, 3), 90, 64, 7, 4),
     "blas-layers-two-parts": ((40, 300, 5), 96, 64, 16, 2),
+    # A batch within one block of chunk rows: split by rows, then by columns (kernels/split.py).
+    "split-two-parts": ((3, 4, 2), 70, 32, 32, 2),
+    "split-partial-last-batch": ((5, 7, 3), 100, 48, 48, 3),
+    "split-no-hidden": ((6, 3), 90, 64, 64, 4),
+    "split-blas-layers": ((40, 300, 5), 96, 64, 64, 2),
 }
 EPOCHS = 3
 

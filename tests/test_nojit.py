@@ -232,16 +232,21 @@ def test_this_stage_really_runs_without_jit():
         assert hasattr(kernels.run_epochs, "signatures")
 
 
+# One output unit: of two column blocks, one is empty.
+@pytest.mark.parametrize("sizes", [(3, 4, 1), (BLAS_W, BLAS_W, BLAS_W, 2)], ids=["rows", "blas"])
 @pytest.mark.parametrize("threads", [1, 2], ids=["serial-twin", "parallel-twin"])
 @pytest.mark.parametrize("mode", ["minibatch", "batch"])
-def test_split_batches_match_reference(mode, threads, dtype, monkeypatch):
-    # Batches of 32 cut into 2 parts of 16 rows (kernels/parallel.py); with 2
-    # threads the trainer calls the *_parallel twins, whose prange loops run as
-    # plain range loops here.
+def test_split_batches_match_reference(mode, threads, sizes, dtype, monkeypatch):
+    # Batches of 32 cut into 2 parts of 16 rows (kernels/parallel.py; a batch
+    # of 32 within its block of 32 rows goes through kernels/split.py, the
+    # full batch of 40, in blocks of 16 rows, through the parts' gradient
+    # buffers); with 2 threads the trainer calls the *_parallel twins, whose
+    # prange loops run as plain range loops here.
     monkeypatch.setattr(Trainer, "MIN_PART_MACS", 1)
-    sizes = (3, 4, 2)
+    if mode == "batch":
+        monkeypatch.setattr(fastprop.trainer, "CHUNK", 16)
     net = make_net(sizes, dtype)
-    X, Y = random_problem(40, 3, 2, dtype=dtype, seed=1)
+    X, Y = random_problem(40, sizes[0], sizes[-1], dtype=dtype, seed=1)
     ref_W = [W.copy() for W in net.weights]
     ref_b = [b.copy() for b in net.biases]
     trainer = Trainer(net, X, Y, mode=mode, batch_size=32, lr=0.5, shuffle=False,

@@ -8,7 +8,9 @@ measured in one process. ``TimePartsGradient`` times a batch's gradient on
 the serial and the parallel twin of ``parts_gradient``. ``TimeSgdEpoch`` and
 ``RatioSgdDeferred`` time a per-sample SGD epoch on ``sgd_epoch`` and on
 ``sgd_epoch_deferred`` (first layer's updates applied once per block) and its
-parallel twin.
+parallel twin. ``TimeBatchStep`` times one split mini-batch update through
+the parts' gradient buffers (``parts_gradient`` + ``reduce_step``) and
+through ``split.split_batch_step`` (rows, then columns, no buffers).
 """
 
 import statistics
@@ -18,6 +20,7 @@ import numpy as np
 from fastprop.kernels import (
     blas,
     parallel,
+    split,
     sgd_epoch,
     sgd_epoch_deferred,
     sgd_epoch_deferred_parallel,
@@ -195,3 +198,51 @@ class RatioSgdDeferred(_SgdEpoch):
                 times.append(time.perf_counter() - start)
             ratios.append(times[0] / times[1])
         return statistics.median(ratios)
+
+
+class TimeBatchStep:
+    """One mini-batch update in parts: gradient buffers reduced, or rows then columns."""
+
+    params = [["mnist-32", "mnist-256", "wide-256"], DTYPES, ["buffers", "split"],
+              ["serial", "parallel"]]
+    param_names = ["batch", "dtype", "path", "twin"]
+
+    SIZES = {"mnist": (784, 128, 64, 10), "wide": (1024, 1024, 1024, 10)}
+
+    def setup(self, batch, dtype, path, twin):
+        name, m = batch.split("-")
+        m = int(m)
+        sizes = self.SIZES[name]
+        net = Network(sizes, seed=0, dtype=dtype)
+        rng = np.random.default_rng(0)
+        X = rng.random((m, sizes[0])).astype(dtype)
+        Y = (0.1 + 0.8 * rng.random((m, sizes[-1]))).astype(dtype)
+        n_weights = sum(W.size for W in net.weights)
+        n_p = parallel._n_parts(m, n_weights, 8, 1 << 18)
+        ws = Workspace(net, m, n_p)
+        order = np.arange(m, dtype=np.int64)
+        step = net.dtype.type(1e-4)
+        par = twin == "parallel"
+        if path == "split":
+            kernel = split.split_batch_step_parallel if par else split.split_batch_step
+
+            def run():
+                kernel(X, Y, order, 0, m, net.params, net._sizes, net._offsets, ws.acts,
+                       ws.deltas, ws.act_off, n_p, ws.part_loss, step, 0)
+        else:
+            gradient = parallel.parts_gradient_parallel if par else parallel.parts_gradient
+            reduce = parallel.reduce_step_parallel if par else parallel.reduce_step
+
+            def run():
+                gradient(X, Y, order, 0, m, net.params, net._sizes, net._offsets, ws.partials,
+                         ws.part_acts, ws.part_deltas, ws.part_loss, ws.act_off, ws.chunk, n_p, 0)
+                reduce(ws.partials, n_p, net.params, step)
+
+        self.run = run
+        self.threads = KernelThreads(None if par else 1, uses_blas=True)
+        with self.threads:
+            run()  # compiles, or loads from the cache
+
+    def time_step(self, batch, dtype, path, twin):
+        with self.threads:
+            self.run()

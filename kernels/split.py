@@ -1,0 +1,158 @@
+"""A batch that fits in one workspace block, split by rows going forward and by columns updating.
+
+``parallel.batch_step`` used to give each part of a mini-batch its own
+gradient buffer, zeroed per batch and then reduced: on 784-128-64-10 with
+batches of 32 that reduction ate the second core's gain, and on
+1024-1024-1024-10 with batches of 256 each part zeroed and summed 8.4 MB
+per batch. When all m rows of a batch fit in one block of the workspace,
+no gradient buffer is needed:
+
+1. rows: part p runs forward and backward for its slice of rows, into the
+   block's rows (every part reads the weights, none writes them);
+2. columns: block c of each layer's output columns is updated in place,
+   ``W[:, c] -= step · Aᵀ D[:, c]`` over all m rows (one GEMM with beta = 1
+   straight into the weights), ``b[c] -= step · Σ_rows D[:, c]``.
+
+The row and column blocks are a function of m and the network (``n_parts``),
+never of the thread count; ``*_parallel`` twins run them on Numba's pool,
+the serial ones one after the other, with the same bits.
+"""
+
+from numba import njit, prange
+
+from .blas import add_at_b, matmul_bt_into, matmul_into
+from .config import JIT_OPTIONS, twin
+from .layers import forward_row, hidden_delta_row, output_delta_row
+from .network import (
+    add_bias_sigmoid,
+    bias,
+    block,
+    flat_weights,
+    row,
+    times_sigmoid_prime,
+    use_blas,
+    weights,
+)
+
+
+@njit(**JIT_OPTIONS)
+def forward_backward_rows(X, Y, order, start, lo, hi, theta, sizes, offsets, acts, deltas,
+                          act_off, m, loss_kind):
+    """Forward and backward of the batch rows ``lo:hi`` (of m), samples ``order[start + r]``.
+
+    Writes those rows of every layer's activations and deltas in the block of
+    m rows; reads theta. Returns their summed loss.
+    """
+    L = sizes.shape[0] - 1
+    rows = hi - lo
+    for r in range(lo, hi):
+        a0 = row(acts, act_off, sizes, 0, r)
+        x = X[order[start + r]]
+        for j in range(sizes[0]):
+            a0[j] = x[j]
+    for l in range(L):
+        b = bias(theta, sizes, offsets, l)
+        if use_blas(rows, sizes[l], sizes[l + 1]):
+            Z = block(acts, act_off, sizes, l + 1, m)[lo:hi]
+            matmul_into(block(acts, act_off, sizes, l, m)[lo:hi], weights(theta, sizes, offsets, l),
+                        Z)
+            add_bias_sigmoid(Z, b)
+        else:
+            W = flat_weights(theta, sizes, offsets, l)
+            for r in range(lo, hi):
+                forward_row(row(acts, act_off, sizes, l, r), W, b,
+                            row(acts, act_off, sizes, l + 1, r))
+    total = 0.0
+    for r in range(lo, hi):
+        total += output_delta_row(row(acts, act_off, sizes, L, r), Y[order[start + r]],
+                                  row(deltas, act_off, sizes, L, r), loss_kind)
+    for l in range(L - 1, 0, -1):
+        if use_blas(rows, sizes[l], sizes[l + 1]):
+            D_prev = block(deltas, act_off, sizes, l, m)[lo:hi]
+            matmul_bt_into(block(deltas, act_off, sizes, l + 1, m)[lo:hi],
+                           weights(theta, sizes, offsets, l), D_prev)
+            times_sigmoid_prime(D_prev, block(acts, act_off, sizes, l, m)[lo:hi])
+        else:
+            W = flat_weights(theta, sizes, offsets, l)
+            for r in range(lo, hi):
+                hidden_delta_row(row(deltas, act_off, sizes, l + 1, r), W,
+                                 row(acts, act_off, sizes, l, r), row(deltas, act_off, sizes, l, r))
+    return total
+
+
+def _rows_phase(X, Y, order, start, m, theta, sizes, offsets, acts, deltas, act_off, n_p,
+                part_loss, loss_kind):
+    """Phase 1: part p's slice of rows forward and backward; its loss to ``part_loss[p]``."""
+    for p in prange(n_p):
+        part_loss[p] = forward_backward_rows(
+            X, Y, order, start, (m * p) // n_p, (m * (p + 1)) // n_p, theta, sizes, offsets,
+            acts, deltas, act_off, m, loss_kind,
+        )
+
+
+def _columns_phase(theta, sizes, offsets, acts, deltas, act_off, m, n_p, step):
+    """Phase 2: column block c of every layer updated from all m rows; D is scaled in place."""
+    L = sizes.shape[0] - 1
+    for c in prange(n_p):
+        for l in range(L):
+            n_in, n_out = sizes[l], sizes[l + 1]
+            c0, c1 = (n_out * c) // n_p, (n_out * (c + 1)) // n_p
+            if c1 == c0:
+                continue
+            A = block(acts, act_off, sizes, l, m)
+            D = block(deltas, act_off, sizes, l + 1, m)[:, c0:c1]
+            b = bias(theta, sizes, offsets, l)
+            for j in range(c1 - c0):
+                s = D.dtype.type(0)
+                for r in range(m):
+                    s += D[r, j]
+                b[c0 + j] -= step * s
+            # -step into D, so that the GEMM's own accumulate (beta = 1) is the update.
+            for r in range(m):
+                d = D[r]
+                for j in range(c1 - c0):
+                    d[j] *= -step
+            Wc = weights(theta, sizes, offsets, l)[:, c0:c1]
+            if use_blas(m, n_in, c1 - c0):
+                add_at_b(A, D, Wc)
+            else:
+                for r in range(m):
+                    a = A[r]
+                    d = D[r]
+                    for i in range(n_in):
+                        x = a[i]
+                        w = Wc[i]
+                        for j in range(c1 - c0):
+                            w[j] += x * d[j]
+
+
+rows_phase = njit(**JIT_OPTIONS)(_rows_phase)
+rows_phase_parallel = njit(parallel=True, **JIT_OPTIONS)(twin(_rows_phase, "_parallel"))
+columns_phase = njit(**JIT_OPTIONS)(_columns_phase)
+columns_phase_parallel = njit(parallel=True, **JIT_OPTIONS)(twin(_columns_phase, "_parallel"))
+
+
+@njit(**JIT_OPTIONS)
+def split_batch_step(X, Y, order, start, stop, theta, sizes, offsets, acts, deltas, act_off,
+                     n_p, part_loss, step, loss_kind):
+    """One update from the batch ``order[start:stop]`` (at most the block's rows), in n_p parts.
+
+    ``step`` is lr (sum) or lr / batch size (mean). Returns the batch's
+    summed loss at the weights before the update, the parts' losses added
+    in order. Matches ``reference.minibatch_epoch``'s step up to the order
+    of additions.
+    """
+    m = stop - start
+    rows_phase(X, Y, order, start, m, theta, sizes, offsets, acts, deltas, act_off, n_p,
+               part_loss, loss_kind)
+    columns_phase(theta, sizes, offsets, acts, deltas, act_off, m, n_p, step)
+    total = 0.0
+    for p in range(n_p):
+        total += part_loss[p]
+    return total
+
+
+split_batch_step_parallel = njit(**JIT_OPTIONS)(
+    twin(split_batch_step, "_parallel", rows_phase=rows_phase_parallel,
+         columns_phase=columns_phase_parallel)
+)
