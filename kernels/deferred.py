@@ -136,9 +136,13 @@ def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off
     m = min(K, n)
     G = deltas[: m * m].reshape((m, m))
     _gather(X, order, 0, m, X_two[:K])
-    boundary_gemms(X_two[K:], D1, 0, X_two[:K], A1, G, m, W0)
+    # Every call with the same argument types (no literal 0 for m_last): one
+    # specialisation of boundary_gemms serves them all.
+    m_last = n - n
+    boundary_gemms(X_two[K:], D1, m_last, X_two[:K], A1, G, m, W0)
     for s0 in range(0, n, K):
-        Xb = X_two[:K] if (s0 // K) % 2 == 0 else X_two[K:]
+        half = ((s0 // K) % 2) * K
+        Xb = X_two[half : half + K]
         for t in range(m):
             a1 = A1[t]
             g = G[t]
@@ -190,7 +194,7 @@ def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off
                 d[j] *= -lr
         m_last = m
         m = min(K, n - s0 - K) if s0 + K < n else 0
-        X_next = X_two[K:] if (s0 // K) % 2 == 0 else X_two[:K]
+        X_next = X_two[K - half : 2 * K - half]
         _gather(X, order, s0 + K, m, X_next)
         G = deltas[: m * m].reshape((m, m))
         boundary_gemms(Xb, D1, m_last, X_next, A1, G, m, W0)
