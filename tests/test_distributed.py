@@ -301,9 +301,13 @@ def test_average_learns_digits(client):
 def test_workers_compile_once(client):
     X, Y = random_problem(64, 3, 1, seed=12)
     warm = client.run(lambda dask_worker: dask_worker.fastprop_signatures)
+    # Per-sample local SGD on a first layer large enough for the deferred kernel.
+    Xw, Yw = random_problem(64, 32, 1, seed=12)
     for dt in (np.float64, np.float32):
         for mode in fd.MODES:
             fd.fit(X.astype(dt), Y.astype(dt), client=client, mode=mode, epochs=2, seed=0)
+        fd.fit(Xw.astype(dt), Yw.astype(dt), (256,), client=client, mode="average",
+               local_mode="sgd", epochs=1, seed=0)
     assert client.run(fd._signature_count) == warm
     assert len(warm) == 2
 
