@@ -142,7 +142,9 @@ def fit(
         into up to 8 parts (fewer for small batches and networks), each
         computed with single-threaded BLAS for its large layers, and the
         result is the same, bit for bit, for any number of threads. A batch
-        too small to split, and per-sample SGD, run on one thread.
+        too small to split runs on one thread, and so does per-sample SGD,
+        except for the block GEMMs of a large first layer's deferred updates
+        (``kernels.deferred``), which use up to two.
 
     Validation, patience or a callback make fit run one compiled call per
     epoch and measure in between; without them many epochs run per call.
