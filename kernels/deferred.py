@@ -40,13 +40,15 @@ from numba import njit, prange
 from .blas import add_at_b, matmul_bt_into, matmul_into
 from .config import JIT_OPTIONS, twin
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
-from .network import all_finite, bias, block, flat_weights, row, weights
+from .network import all_finite, bias, block, flat_weights, gather_rows, row, weights
 from .scalar import sigmoid
 
-# Samples per block: 32 ran 784-128-64-10 faster than 16, 64 or 128 (74k
-# samples/s against 66k, 72k, 67k in float32): shorter blocks pay GEMM set-up
-# and packing of W_0 more often, longer ones a Gram matrix and corrections
-# that grow with K.
+# Samples per block. Shorter blocks pay GEMM set-up and packing of W_0 more
+# often, longer ones a Gram matrix and corrections that grow with K. With
+# OpenBLAS on one thread and the boundary GEMMs on two, 32 was best in
+# float64 on 784-128-64-10 (64k samples/s; 64: 55k, 128: 42k) and in float32
+# on 256-64-10 (375k; 281k, 248k); on 784-128-64-10 in float32 32, 64 and
+# 128 were within this box's noise (76-102k).
 DEFER_ROWS = 32
 
 # First layers smaller than this stay with ``sgd_epoch``, whose fused loops
@@ -105,15 +107,6 @@ boundary_gemms_parallel = njit(parallel=True, **JIT_OPTIONS)(
 )
 
 
-@njit(inline="always", **JIT_OPTIONS)
-def _gather(X, order, start, m, Xb):
-    for r in range(m):
-        x = X[order[start + r]]
-        xb = Xb[r]
-        for j in range(x.shape[0]):
-            xb[j] = x[j]
-
-
 # Inlined into its caller (Numba IR), not linked as a function of its own: as
 # a separate function, run_epochs_deferred ran one version of its code in the
 # process that compiled it and another, loaded from the disk cache, in every
@@ -140,7 +133,7 @@ def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off
     n = order.shape[0]
     m = min(K, n)
     G = deltas[: m * m].reshape((m, m))
-    _gather(X, order, 0, m, X_two[:K])
+    gather_rows(X, order, 0, X_two[:m])
     # Every call with the same argument types (no literal 0 for m_last): one
     # specialisation of boundary_gemms serves them all.
     m_last = n - n
@@ -200,7 +193,7 @@ def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off
         m_last = m
         m = min(K, n - s0 - K) if s0 + K < n else 0
         X_next = X_two[K - half : 2 * K - half]
-        _gather(X, order, s0 + K, m, X_next)
+        gather_rows(X, order, s0 + K, X_next[:m])
         G = deltas[: m * m].reshape((m, m))
         boundary_gemms(Xb, D1, m_last, X_next, A1, G, m, W0)
     if not all_finite(theta):

@@ -52,6 +52,16 @@ def block(buf, act_off, sizes, l, m):
 
 
 @njit(inline="always", **JIT_OPTIONS)
+def gather_rows(X, order, start, A):
+    """``A[r] = X[order[start + r]]`` for every row r of the block A: a batch's inputs."""
+    for r in range(A.shape[0]):
+        x = X[order[start + r]]
+        a = A[r]
+        for j in range(x.shape[0]):
+            a[j] = x[j]
+
+
+@njit(inline="always", **JIT_OPTIONS)
 def use_blas(m, n_in, n_out):
     """Whether a block of m rows through an (n_in, n_out) layer goes to BLAS."""
     return m * n_in * n_out >= BLAS_MIN_MACS
@@ -179,11 +189,7 @@ def add_gradient(
     total = 0.0
     for c0 in range(start, stop, chunk):
         m = min(chunk, stop - c0)
-        for r in range(m):
-            a0 = row(acts, act_off, sizes, 0, r)
-            x = X[order[c0 + r]]
-            for j in range(sizes[0]):
-                a0[j] = x[j]
+        gather_rows(X, order, c0, block(acts, act_off, sizes, 0, m))
         forward_block(theta, sizes, offsets, acts, act_off, m)
         for r in range(m):
             total += output_delta_row(

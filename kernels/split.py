@@ -29,6 +29,7 @@ from .network import (
     bias,
     block,
     flat_weights,
+    gather_rows,
     row,
     times_sigmoid_prime,
     use_blas,
@@ -46,11 +47,7 @@ def forward_backward_rows(X, Y, order, start, lo, hi, theta, sizes, offsets, act
     """
     L = sizes.shape[0] - 1
     rows = hi - lo
-    for r in range(lo, hi):
-        a0 = row(acts, act_off, sizes, 0, r)
-        x = X[order[start + r]]
-        for j in range(sizes[0]):
-            a0[j] = x[j]
+    gather_rows(X, order, start + lo, block(acts, act_off, sizes, 0, m)[lo:hi])
     for l in range(L):
         b = bias(theta, sizes, offsets, l)
         if use_blas(rows, sizes[l], sizes[l + 1]):

@@ -79,8 +79,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import datasets, fitting, kernels
-from .kernels.deferred import DEFER_MIN_WEIGHTS, DEFER_ROWS
 from .fitting import encode, targets
+from .kernels.deferred import DEFER_MIN_WEIGHTS, DEFER_ROWS
 from .network import Network
 from .scaling import Scaler
 from .threads import check_threads, default_threads
