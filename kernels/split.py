@@ -39,16 +39,19 @@ from .network import (
 
 @njit(**JIT_OPTIONS)
 def forward_backward_rows(X, Y, order, start, lo, hi, theta, sizes, offsets, acts, deltas,
-                          act_off, m, loss_kind):
+                          act_off, m, first, loss_kind):
     """Forward and backward of the batch rows ``lo:hi`` (of m), samples ``order[start + r]``.
 
     Writes those rows of every layer's activations and deltas in the block of
-    m rows; reads theta. Returns their summed loss.
+    m rows; reads theta. ``first`` = 1: the input rows and the first layer's
+    activations are already in the block (``first_layer_columns``), the
+    forward pass starts at layer 1. Returns their summed loss.
     """
     L = sizes.shape[0] - 1
     rows = hi - lo
-    gather_rows(X, order, start + lo, block(acts, act_off, sizes, 0, m)[lo:hi])
-    for l in range(L):
+    if first == 0:
+        gather_rows(X, order, start + lo, block(acts, act_off, sizes, 0, m)[lo:hi])
+    for l in range(first, L):
         b = bias(theta, sizes, offsets, l)
         if use_blas(rows, sizes[l], sizes[l + 1]):
             Z = block(acts, act_off, sizes, l + 1, m)[lo:hi]
@@ -78,13 +81,32 @@ def forward_backward_rows(X, Y, order, start, lo, hi, theta, sizes, offsets, act
     return total
 
 
+def _first_layer_columns(theta, sizes, offsets, acts, act_off, m, n_p):
+    """Phase 0 (``first`` = 1): column block c of the first layer's activations, all m rows.
+
+    Each column block reads only its own columns of W_0, the very ones
+    ``columns_phase`` updates in the same part: on two cores each keeps its
+    half of W_0 in its own cache from batch to batch, where splitting the
+    forward pass by rows had every core read all of W_0, half of it just
+    written by the other core.
+    """
+    n1 = sizes[1]
+    A = block(acts, act_off, sizes, 0, m)
+    for c in prange(n_p):
+        c0, c1 = (n1 * c) // n_p, (n1 * (c + 1)) // n_p
+        if c1 > c0:
+            Z = block(acts, act_off, sizes, 1, m)[:, c0:c1]
+            matmul_into(A, weights(theta, sizes, offsets, 0)[:, c0:c1], Z)
+            add_bias_sigmoid(Z, bias(theta, sizes, offsets, 0)[c0:c1])
+
+
 def _rows_phase(X, Y, order, start, m, theta, sizes, offsets, acts, deltas, act_off, n_p,
-                part_loss, loss_kind):
+                part_loss, first, loss_kind):
     """Phase 1: part p's slice of rows forward and backward; its loss to ``part_loss[p]``."""
     for p in prange(n_p):
         part_loss[p] = forward_backward_rows(
             X, Y, order, start, (m * p) // n_p, (m * (p + 1)) // n_p, theta, sizes, offsets,
-            acts, deltas, act_off, m, loss_kind,
+            acts, deltas, act_off, m, first, loss_kind,
         )
 
 
@@ -124,6 +146,10 @@ def _columns_phase(theta, sizes, offsets, acts, deltas, act_off, m, n_p, step):
                             w[j] += x * d[j]
 
 
+first_layer_columns = njit(**JIT_OPTIONS)(_first_layer_columns)
+first_layer_columns_parallel = njit(parallel=True, **JIT_OPTIONS)(
+    twin(_first_layer_columns, "_parallel")
+)
 rows_phase = njit(**JIT_OPTIONS)(_rows_phase)
 rows_phase_parallel = njit(parallel=True, **JIT_OPTIONS)(twin(_rows_phase, "_parallel"))
 columns_phase = njit(**JIT_OPTIONS)(_columns_phase)
@@ -141,8 +167,13 @@ def split_batch_step(X, Y, order, start, stop, theta, sizes, offsets, acts, delt
     of additions.
     """
     m = stop - start
+    first = 0
+    if use_blas(m, sizes[0], sizes[1]):
+        first = 1
+        gather_rows(X, order, start, block(acts, act_off, sizes, 0, m))
+        first_layer_columns(theta, sizes, offsets, acts, act_off, m, n_p)
     rows_phase(X, Y, order, start, m, theta, sizes, offsets, acts, deltas, act_off, n_p,
-               part_loss, loss_kind)
+               part_loss, first, loss_kind)
     columns_phase(theta, sizes, offsets, acts, deltas, act_off, m, n_p, step)
     total = 0.0
     for p in range(n_p):
@@ -151,6 +182,7 @@ def split_batch_step(X, Y, order, start, stop, theta, sizes, offsets, acts, delt
 
 
 split_batch_step_parallel = njit(**JIT_OPTIONS)(
-    twin(split_batch_step, "_parallel", rows_phase=rows_phase_parallel,
+    twin(split_batch_step, "_parallel", first_layer_columns=first_layer_columns_parallel,
+         rows_phase=rows_phase_parallel,
          columns_phase=columns_phase_parallel)
 )

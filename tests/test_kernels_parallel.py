@@ -30,6 +30,10 @@ CASES = {
     "split-partial-last-batch": ((5, 7, 3), 100, 48, 48, 3),
     "split-no-hidden": ((6, 3), 90, 64, 64, 4),
     "split-blas-layers": ((40, 300, 5), 96, 64, 64, 2),
+    # The first layer forward by column blocks (split.first_layer_columns): odd widths, three
+    # uneven column blocks, a last batch of 4 rows; and a first layer that is the output layer.
+    "split-first-layer-columns-odd": ((37, 301, 7), 100, 48, 48, 3),
+    "split-first-layer-is-output": ((200, 171), 90, 64, 64, 2),
 }
 EPOCHS = 3
 
