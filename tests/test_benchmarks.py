@@ -178,3 +178,32 @@ def test_parts_benchmark_computes_the_gradient():
     net = bench.net
     _, ref_gW, _ = reference.gradients(net.weights, net.biases, bench.X, bench.Y, "mse", "sum")
     np.testing.assert_allclose(grad[: ref_gW[0].size], ref_gW[0].ravel(), rtol=1e-10, atol=1e-12)
+
+
+def test_compare_keeps_each_systems_fastest_thread_count():
+    import compare
+
+    key_fp, key_jax = ("fastprop", "mnist", "mb32"), ("jax", "mnist", "mb32")
+    cell = compare.Cell
+    runs = {
+        1: {key_fp: cell([2.0, 1.0, 3.0], 100, 100), key_jax: cell([1.0], 100, 100)},
+        2: {key_fp: cell([0.5], 100, 100), key_jax: cell([4.0], 100, 100)},
+    }
+    best = compare.best_of_threads(runs)
+    assert (best[key_fp].threads, best[key_fp].samples_per_s) == (2, 200.0)
+    assert (best[key_jax].threads, best[key_jax].samples_per_s) == (1, 100.0)
+    assert compare.cell_text(best[key_jax], best[key_fp], False) == "100 @1t (0.50x)"
+    # One count given: the cell carries no thread mark.
+    assert compare.cell_text(runs[1][key_jax], None, False) == "100"
+
+
+def test_compare_runs_each_thread_count_with_the_same_options():
+    import compare
+
+    args = compare.parse_args(["--threads", "1", "2", "--workloads", "digits", "--modes", "sgd",
+                               "--systems", "fastprop", "jax", "--repeats", "2"])
+    assert args.threads == [1, 2]
+    child = compare.parse_args(compare.child_argv(args, 1, "out.json")[1:])
+    assert (child.threads, child.json, child.workloads, child.modes, child.systems,
+            child.repeats, child.dtype) == ([1], "out.json", ["digits"], ["sgd"],
+                                            ["fastprop", "jax"], 2, "float32")
