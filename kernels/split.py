@@ -8,6 +8,10 @@ per batch. When all m rows of a batch fit in one block of the workspace,
 no gradient buffer is needed (``parallel.batch_step`` takes this path up to
 ``SPLIT_MAX_ROWS`` rows, where it measured faster):
 
+0. when the first layer goes to BLAS: its forward pass for all m rows, by
+   column blocks (``first_layer_columns``), block c being the columns of
+   W_0 that step 2 updates in the same part, so each core keeps to its own
+   share of W_0;
 1. rows: part p runs forward and backward for its slice of rows, into the
    block's rows (every part reads the weights, none writes them);
 2. columns: block c of each layer's output columns is updated in place,

@@ -201,7 +201,7 @@ class RatioSgdDeferred(_SgdEpoch):
 
 
 class TimeBatchStep:
-    """One mini-batch update in parts: gradient buffers reduced, or rows then columns."""
+    """One mini-batch update in parts: gradient buffers reduced, or split (rows, then columns)."""
 
     params = [["mnist-32", "mnist-256", "wide-256"], DTYPES, ["buffers", "split"],
               ["serial", "parallel"]]
