@@ -41,13 +41,16 @@ case " $stages " in *" 1 "*) timed "1 (pytest)" "$py" -m pytest --durations=15 "
 # bounds by default, so a shape bug would read or write out of bounds
 # silently); a fresh cache, since the checks are compiled in. The whole
 # suite, child interpreters included (they inherit the setting), except
-# test_cache_bits.py: it compiles every kernel chain from scratch in a child
-# (about 100 s) to compare compiled and cached bits, which stage 1 has done;
-# the kernels' indexing is what stage 2 checks, and the rest covers it.
+# test_cache_bits.py and test_allocations.py: each compiles every kernel
+# chain from scratch in a child (100-180 s each on the CI box) to compare
+# compiled and cached bits or to count allocations, which stage 1 has done;
+# the kernels' indexing is what stage 2 checks, and the rest of the suite
+# runs every kernel.
 case " $stages " in *" 2 "*)
     timed "2 (pytest, NUMBA_BOUNDSCHECK=1)" \
         env NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR="$scratch/boundscheck-cache" \
-        "$py" -m pytest --ignore=tests/test_cache_bits.py "$@" ;;
+        "$py" -m pytest --ignore=tests/test_cache_bits.py --ignore=tests/test_allocations.py \
+        "$@" ;;
 esac
 
 # Stage 3: the kernels as plain Python (NUMBA_DISABLE_JIT=1) on tiny inputs,
