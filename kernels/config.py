@@ -1,12 +1,20 @@
 """The one home of the compiler flags every kernel is built with, and of ``twin``.
 
-``nnan`` and ``ninf`` are left out on purpose: with them LLVM may assume no NaN
-or inf ever appears, and the divergence checks (``x != x``, ``abs(x) == inf``)
-would be folded away. What is kept lets LLVM contract to FMA and reorder sums,
-which is what vectorises the dot products.
+Of LLVM's fast-math flags, the kernels keep ``contract`` (a multiply and an
+add may fuse into one FMA), ``nsz`` and ``arcp``. Left out on purpose:
+
+- ``nnan`` and ``ninf``: with them LLVM may assume no NaN or inf ever
+  appears, and the divergence checks (``x != x``, ``abs(x) == inf``) would be
+  folded away;
+- ``reassoc``: with it LLVM reorders sums to vectorise them, and may do so
+  differently each time it optimises the same code. Numba optimises a
+  callee once on its own and again inside every caller it is linked into
+  (the copy the disk cache keeps), and a sum vectorised two ways gave 1 ulp
+  apart: a fit's bits depended on which process compiled the kernel. Sums
+  that need vector speed say their order themselves (``vector.dot``).
 """
 
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+FASTMATH = {"nsz", "arcp", "contract"}
 
 # nogil lets two Python threads train two networks at once.
 JIT_OPTIONS = {"nogil": True, "cache": True, "fastmath": FASTMATH}

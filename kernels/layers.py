@@ -15,6 +15,7 @@ from numba import njit
 
 from .config import JIT_OPTIONS
 from .scalar import clip_eps, output_delta_term, sample_loss_term, sigmoid
+from .vector import dot
 
 # Row kernels run once per sample and layer: inline them where they are called.
 ROW_OPTIONS = dict(JIT_OPTIONS, inline="always")
@@ -86,19 +87,30 @@ def step_row(a_in, delta, lr, W, b):
 
 
 @njit(**ROW_OPTIONS)
-def output_delta_row(y_hat, y, delta, loss_kind):
-    """Output delta of one sample; returns its loss.
+def loss_row(y_hat, y, loss_kind):
+    """One sample's loss, its units' terms added in order, in float64.
 
-    y_hat, y (n_out,): read. delta (n_out,): written, ∂L/∂z at the output.
-    Matches ``reference.output_delta`` and ``reference.loss``.
+    y_hat, y (n_out,): read. Matches ``reference.loss`` of one row.
     """
     one = y_hat.dtype.type(1)
     eps = clip_eps(y_hat)
     total = 0.0
     for k in range(y_hat.shape[0]):
         total += sample_loss_term(y_hat[k], y[k], loss_kind, eps, one)
-        delta[k] = output_delta_term(y_hat[k], y[k], loss_kind, one)
     return total
+
+
+@njit(**ROW_OPTIONS)
+def output_delta_row(y_hat, y, delta, loss_kind):
+    """Output delta of one sample; returns its loss (``loss_row``).
+
+    y_hat, y (n_out,): read. delta (n_out,): written, ∂L/∂z at the output.
+    Matches ``reference.output_delta`` and ``reference.loss``.
+    """
+    one = y_hat.dtype.type(1)
+    for k in range(y_hat.shape[0]):
+        delta[k] = output_delta_term(y_hat[k], y[k], loss_kind, one)
+    return loss_row(y_hat, y, loss_kind)
 
 
 @njit(**ROW_OPTIONS)
@@ -111,10 +123,7 @@ def hidden_delta_row(delta_next, W_next, a, delta):
     one = a.dtype.type(1)
     n_next = delta_next.shape[0]
     for i in range(a.shape[0]):
-        w = W_next[i * n_next : (i + 1) * n_next]
-        s = a.dtype.type(0)
-        for j in range(n_next):
-            s += delta_next[j] * w[j]
+        s = dot(delta_next, W_next[i * n_next : (i + 1) * n_next])
         delta[i] = s * a[i] * (one - a[i])
 
 

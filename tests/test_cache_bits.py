@@ -3,11 +3,14 @@
 Numba caches a kernel's machine code on disk, and a later process loads it
 instead of compiling. A kernel that calls another compiled as a function of
 its own can run different code in the two cases (the cached copy is the
-callee linked into the caller and optimised there), and with reassociated
-sums that was 1 ulp apart: run_epochs_deferred trained to other bits in the
-process that compiled it than in every later one. Here one child process
-trains every kernel chain the trainer has on an empty cache (compiling), a
-second one on that cache (loading), and their parameters must be equal.
+callee linked into the caller and optimised there). With ``reassoc`` among
+the fast-math flags LLVM vectorised a sum differently in the two copies, 1
+ulp apart: run_epochs_deferred, and later the parallel region of the
+pipelined deferred SGD, trained to other bits in the process that compiled
+them than in every later one. The kernels are now compiled without
+``reassoc`` (kernels/config.py). Here one child process trains every kernel
+chain the trainer has on an empty cache (compiling), a second one on that
+cache (loading), and their parameters must be equal.
 """
 
 import json

@@ -1,0 +1,140 @@
+"""A dot product whose additions happen in one fixed order, at vector speed.
+
+The kernels are compiled without ``reassoc`` (``config.FASTMATH``), so LLVM
+adds every sum in the order the source writes it. That is what keeps a
+fit's bits independent of where a kernel was compiled: with ``reassoc``,
+LLVM vectorised a reduction one way in the function it was compiled in and
+another way once that function was linked into, and optimised again with,
+its caller (the copy Numba's disk cache keeps), and the sums came out 1 ulp
+apart. Without it, a scalar reduction is one long chain of dependent adds,
+3-8x slower for the hidden deltas' dot products, so ``dot`` spells out the
+vector order itself: ``LANES`` partial sums, each lane over every
+``LANES``-th element, two vectors of them in flight, then the lanes added
+pairwise (halves, then quarters, ...) and the tail added one by one. The
+order depends on the dtype only, never on the caller or the CPU.
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils, config
+from numba.extending import intrinsic
+
+# Lanes of a 256-bit vector (AVX2; on AVX-512 LLVM runs them as is, on
+# narrower units it splits them, the order of additions staying the same).
+VECTOR_BYTES = 32
+
+
+def lanes(dtype):
+    """Partial sums ``dot`` keeps for arrays of this dtype."""
+    return VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+def dot_python(x, y):
+    """``dot`` in plain Python, in the same order: the spec, and what runs without JIT.
+
+    The compiled ``dot`` fuses each multiply-add (one rounding, where the CPU
+    has FMA); this one rounds twice, so the two can differ in the last bit.
+    """
+    n, w = min(x.shape[0], y.shape[0]), lanes(x.dtype)
+    one = x.dtype.type
+    acc = [[one(0)] * w, [one(0)] * w]
+    n2 = n - n % (2 * w)
+    for j in range(0, n2, 2 * w):
+        for v in range(2):
+            for u in range(w):
+                acc[v][u] = one(acc[v][u] + x[j + v * w + u] * y[j + v * w + u])
+    lane = [one(acc[0][u] + acc[1][u]) for u in range(w)]
+    nv = n - n % w
+    if nv > n2:
+        lane = [one(lane[u] + x[n2 + u] * y[n2 + u]) for u in range(w)]
+    while len(lane) > 1:
+        half = len(lane) // 2
+        lane = [one(lane[u] + lane[u + half]) for u in range(half)]
+    s = lane[0]
+    for j in range(nv, n):
+        s = one(s + x[j] * y[j])
+    return s
+
+
+def _is_vector(t):  # pragma: no cover (typing runs only when compiling)
+    return (isinstance(t, types.Array) and t.ndim == 1 and t.layout == "C"
+            and t.dtype in (types.float32, types.float64))
+
+
+# Code generation runs only when compiling: CI's no-JIT stage, which measures
+# the kernels' coverage, runs dot_python instead.
+@intrinsic
+def _dot(typingctx, x, y):  # pragma: no cover
+    if not (_is_vector(x) and _is_vector(y) and x.dtype == y.dtype):
+        return None
+    sig = x.dtype(x, y)
+
+    def codegen(context, builder, sig, args):
+        xa = context.make_array(sig.args[0])(context, builder, args[0])
+        ya = context.make_array(sig.args[1])(context, builder, args[1])
+        nx = builder.extract_value(xa.shape, 0)
+        ny = builder.extract_value(ya.shape, 0)
+        n = builder.select(builder.icmp_signed("<", nx, ny), nx, ny)
+        fty = context.get_value_type(sig.return_type)
+        itemsize = context.get_abi_sizeof(fty)
+        w = VECTOR_BYTES // itemsize
+        vty = ir.VectorType(fty, w)
+        module = builder.module
+        suffix = "f32" if itemsize == 4 else "f64"
+        fmuladd_v = cgutils.get_or_insert_function(
+            module, ir.FunctionType(vty, [vty] * 3), f"llvm.fmuladd.v{w}{suffix}")
+        fmuladd_s = cgutils.get_or_insert_function(
+            module, ir.FunctionType(fty, [fty] * 3), f"llvm.fmuladd.{suffix}")
+        intp = n.type
+
+        def load_v(ptr, j):
+            p = builder.bitcast(builder.gep(ptr, [j]), vty.as_pointer())
+            return builder.load(p, align=itemsize)
+
+        zero_v = ir.Constant(vty, [ir.Constant(fty, 0.0)] * w)
+        acc0 = cgutils.alloca_once_value(builder, zero_v)
+        acc1 = cgutils.alloca_once_value(builder, zero_v)
+        step2 = ir.Constant(intp, 2 * w)
+        n2 = builder.sub(n, builder.srem(n, step2))
+        with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n2, step2) as (j, _):
+            j1 = builder.add(j, ir.Constant(intp, w))
+            builder.store(builder.call(fmuladd_v, [load_v(xa.data, j), load_v(ya.data, j),
+                                                   builder.load(acc0)]), acc0)
+            builder.store(builder.call(fmuladd_v, [load_v(xa.data, j1), load_v(ya.data, j1),
+                                                   builder.load(acc1)]), acc1)
+        lane = cgutils.alloca_once_value(
+            builder, builder.fadd(builder.load(acc0), builder.load(acc1)))
+        nv = builder.sub(n, builder.srem(n, ir.Constant(intp, w)))
+        with builder.if_then(builder.icmp_signed(">", nv, n2)):
+            builder.store(builder.call(fmuladd_v, [load_v(xa.data, n2), load_v(ya.data, n2),
+                                                   builder.load(lane)]), lane)
+        v = builder.load(lane)
+        width = w
+        while width > 1:
+            half = width // 2
+            mask = ir.VectorType(ir.IntType(32), half)
+            lo = builder.shuffle_vector(v, v, ir.Constant(mask, list(range(half))))
+            hi = builder.shuffle_vector(v, v, ir.Constant(mask, list(range(half, width))))
+            v = builder.fadd(lo, hi)
+            width = half
+        s = cgutils.alloca_once_value(builder, builder.extract_element(v, ir.Constant(
+            ir.IntType(32), 0)))
+        with cgutils.for_range_slice(builder, nv, n, ir.Constant(intp, 1)) as (j, _):
+            x = builder.load(builder.gep(xa.data, [j]))
+            y = builder.load(builder.gep(ya.data, [j]))
+            builder.store(builder.call(fmuladd_s, [x, y, builder.load(s)]), s)
+        return builder.load(s)
+
+    return sig, codegen
+
+
+# Without JIT an intrinsic cannot run; the kernels then call the spec. (Not an
+# njit wrapper: slicing both arguments to one length cost ~5 ns a call, 8% of
+# a per-sample SGD step that calls dot 200 times.)
+dot = dot_python if config.DISABLE_JIT else _dot
+dot.__doc__ = """``x · y`` for two contiguous 1-d float arrays of one dtype, in the order of
+``dot_python``, over their first ``min(len(x), len(y))`` elements: the generated
+loads are unchecked, even under NUMBA_BOUNDSCHECK, so they never go past the
+shorter one. (Not an error: a raise inside a kernel's ``prange`` loop keeps Numba
+from running that loop in parallel.)"""
