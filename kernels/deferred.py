@@ -20,18 +20,26 @@ additions. The other layers and the first layer's bias are updated sample by
 sample, as in ``sgd_epoch``; their pending updates are flushed at the end of
 every block, so nothing carries over from one block to the next.
 
-The GEMMs at a block boundary (the last block's update, then the next
-block's products) work on ``N_COLS`` blocks of W_0's columns and of the Gram
-matrix's rows, which are independent: ``sgd_epoch_deferred_parallel`` runs
-them on Numba's thread pool, the serial twin one after the other, with the
-same bits either way. The samples themselves run on one thread.
+The samples need none of W_0, so the GEMMs run beside them, one block
+ahead: while one thread runs block b's samples, the other applies block
+b-1's update to W_0 and takes block b+1's products ``P = X_{b+1} W_0``,
+its Gram matrix and its cross products with block b's rows,
+``C = X_b X_{b+1}ᵀ``. Block b's own update is not in P yet; after both
+threads finish, ``X_{b+1} W_0 = P - lr Cᵀ Δ_b`` (a K x K x n_1 product)
+puts it in. The GEMM work is split by W_0's columns: the samples' thread
+takes ``split_column`` of them after its samples, so that both threads end
+together (a function of the network, never of the thread count).
+``sgd_epoch_deferred_parallel`` runs the two threads' work on Numba's
+pool, the serial twin one after the other, with the same bits.
 
-Workspace: ``Workspace(net, 2 K)`` for blocks of K samples. Layer 0's rows
-of ``acts`` hold two blocks of data rows (the last block's, still needed by
-its update, and the next one's), layer 1's rows of ``acts`` and ``deltas``
-hold each sample's first-layer activations and deltas, and the unused
-layer-0 rows of ``deltas`` hold the Gram matrix. Deeper layers use rows 0
-and 1 as ``sgd_epoch`` does.
+Workspace: ``Workspace(net, BLOCKS K)`` for blocks of K samples. Layer 0's
+rows of ``acts`` hold three blocks of data rows (block b-1's, still needed
+by its update, b's and b+1's), layer 1's rows of ``acts`` and ``deltas``
+two blocks of first-layer activations and deltas (b's, and b+1's products
+or b-1's deltas), and the unused layer-0 rows of ``deltas`` the two Gram
+matrices and the cross products. The output layer keeps a row of acts
+per sample too (its loss is added up after the block), and the layers
+between use rows 0 and 1 as ``sgd_epoch`` does.
 """
 
 import numpy as np
@@ -39,7 +47,14 @@ from numba import njit, prange
 
 from .blas import add_at_b, matmul_bt_into, matmul_into
 from .config import JIT_OPTIONS, twin
-from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
+from .layers import (
+    forward_row,
+    hidden_delta_row,
+    loss_row,
+    output_delta_row,
+    step_forward_row,
+    step_row,
+)
 from .network import all_finite, bias, block, flat_weights, gather_rows, row, weights
 from .scalar import sigmoid
 
@@ -56,9 +71,13 @@ DEFER_ROWS = 32
 # 64-128-10, 8192 weights: 1.12x; 256-64-10: 1.38x; 784-128-64-10: 1.5-2x).
 DEFER_MIN_WEIGHTS = 8192
 
-# Column blocks of W_0 at a block boundary: a fixed number, not the thread
-# count, so that the bits never depend on it.
+# Column blocks of W_0 for the epoch's first products and last update: a
+# fixed number, not the thread count, so that the bits never depend on it.
 N_COLS = 2
+
+# Blocks of data rows in the workspace: the last block's (its update is
+# applied during the current block), the current one's and the next one's.
+BLOCKS = 3
 
 
 def defers(layer_sizes):
@@ -68,35 +87,51 @@ def defers(layer_sizes):
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _act_row(acts, act_off, sizes, l, t):
-    """Sample t's activations of layer l: layer 1 keeps a row per sample, deeper layers two."""
-    return row(acts, act_off, sizes, l, t if l == 1 else t % 2)
+def _act_row(acts, act_off, sizes, l, z0, t):
+    """Sample t's activations of layer l: layer 1 and the output layer keep a row per sample
+    (from row z0), the layers between two."""
+    keep = l == 1 or l == sizes.shape[0] - 1
+    return row(acts, act_off, sizes, l, z0 + t if keep else t % 2)
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _delta_row(deltas, act_off, sizes, l, t):
-    """Sample t's deltas of layer l: layer 1 keeps a row per sample, deeper layers one."""
-    return row(deltas, act_off, sizes, l, t if l == 1 else 0)
+def _delta_row(deltas, act_off, sizes, l, z0, t):
+    """Sample t's deltas of layer l: layer 1 keeps a row per sample (from row z0), deeper
+    layers one."""
+    return row(deltas, act_off, sizes, l, z0 + t if l == 1 else 0)
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _square(deltas, K, slot, rows, cols):
+    """Slot ``slot`` (0, 1: Gram matrices; 2: the cross products) of K² values, as (rows, cols)."""
+    return deltas[slot * K * K : slot * K * K + rows * cols].reshape((rows, cols))
+
+
+@njit(**JIT_OPTIONS)
+def _columns(W0, c0, c1, X_last, D_last, m_last, X_next, P_next, m_next):
+    """Columns c0:c1 of W_0: the update from the rows ``X_last``, then ``P_next = X_next W_0``."""
+    if c1 > c0:
+        Wc = W0[:, c0:c1]
+        if m_last > 0:
+            add_at_b(X_last[:m_last], D_last[:m_last, c0:c1], Wc)
+        if m_next > 0:
+            matmul_into(X_next[:m_next], Wc, P_next[:m_next, c0:c1])
 
 
 def _boundary_gemms(X_last, D_last, m_last, X_next, Z_next, G_next, m_next, W0):
     """``W0 += X_lastᵀ D_last`` (D_last already scaled by -lr), then ``Z_next = X_next W0``
     and ``G_next = X_next X_nextᵀ``, each over the first ``m_*`` rows (0: skipped).
 
-    Column block c of W0 is updated, then multiplied, by the same iteration,
-    and the Gram matrix is cut into blocks of rows: no two iterations write
-    the same element.
+    The epoch's first products and its last update. Column block c of W0 is
+    updated, then multiplied, by the same iteration, and the Gram matrix is
+    cut into blocks of rows: no two iterations write the same element.
     """
     n1 = W0.shape[1]
     for c in prange(N_COLS):
         c0, c1 = (n1 * c) // N_COLS, (n1 * (c + 1)) // N_COLS
         r0, r1 = (m_next * c) // N_COLS, (m_next * (c + 1)) // N_COLS
         if c1 > c0:
-            Wc = W0[:, c0:c1]
-            if m_last > 0:
-                add_at_b(X_last[:m_last], D_last[:m_last, c0:c1], Wc)
-            if m_next > 0:
-                matmul_into(X_next[:m_next], Wc, Z_next[:m_next, c0:c1])
+            _columns(W0, c0, c1, X_last, D_last, m_last, X_next, Z_next, m_next)
         if r1 > r0:
             matmul_bt_into(X_next[r0:r1], X_next[:m_next], G_next[r0:r1])
 
@@ -107,100 +142,207 @@ boundary_gemms_parallel = njit(parallel=True, **JIT_OPTIONS)(
 )
 
 
-# Inlined into its caller (Numba IR), not linked as a function of its own: as
-# a separate function, run_epochs_deferred ran one version of its code in the
-# process that compiled it and another, loaded from the disk cache, in every
-# later process, and their reassociated sums differed by 1 ulp (a fit's bits
-# then depended on which process compiled it; tests/test_cache_bits.py).
+@njit(**JIT_OPTIONS)
+def split_column(sizes, K):
+    """W_0's columns ``[0, split)`` go to the samples' thread after its samples, the rest to
+    the other thread, so that both finish a block together.
+
+    Estimated per sample, in multiply-adds: the samples' work (deeper layers
+    forward, backward and update, the corrections, and 20 per sigmoid; all at
+    about a third of a GEMM's rate, hence x3) against the block GEMMs (2 n_0
+    per column of W_0: its update and its product; 2 K n_0 for the Gram and
+    cross products, on the other thread). A function of the network only.
+    """
+    n0, n1 = sizes[0], sizes[1]
+    deep, units = 0, 0
+    for l in range(1, sizes.shape[0] - 1):
+        deep += sizes[l] * sizes[l + 1]
+        units += sizes[l + 1]
+    samples = 3 * (3 * deep + (K // 2) * n1 + 20 * (n1 + units))
+    c = (2 * n0 * n1 + 2 * K * n0 - samples) // (4 * n0)
+    return max(0, min(n1, c))
+
+
+@njit(**JIT_OPTIONS)
+def _block_samples(Y, order, s0, m, theta, sizes, offsets, acts, deltas, act_off, z0, G, lr,
+                   loss_kind):
+    """The m samples of a block, from their first-layer products (rows z0: of layer 1's acts).
+
+    Leaves their first-layer deltas in deltas' layer-1 rows z0:, scaled by
+    -lr, for the block's W_0 update, and their outputs in the output layer's
+    rows z0: of acts (``block_loss``); updates every other parameter.
+    """
+    L = sizes.shape[0] - 1
+    n1 = sizes[1]
+    one = theta.dtype.type(1)
+    b0 = bias(theta, sizes, offsets, 0)
+    for t in range(m):
+        a1 = _act_row(acts, act_off, sizes, 1, z0, t)
+        g = G[t]
+        for k in range(t):
+            c = lr * g[k]
+            d = _delta_row(deltas, act_off, sizes, 1, z0, k)
+            for j in range(n1):
+                a1[j] -= c * d[j]
+        for j in range(n1):
+            a1[j] = sigmoid(a1[j] + b0[j], one)
+        for l in range(1, L):
+            W = flat_weights(theta, sizes, offsets, l)
+            b = bias(theta, sizes, offsets, l)
+            z = _act_row(acts, act_off, sizes, l + 1, z0, t)
+            if t == 0:
+                forward_row(_act_row(acts, act_off, sizes, l, z0, t), W, b, z)
+            else:
+                step_forward_row(
+                    _act_row(acts, act_off, sizes, l, z0, t - 1),
+                    _delta_row(deltas, act_off, sizes, l + 1, z0, t), lr,
+                    _act_row(acts, act_off, sizes, l, z0, t), W, b, z,
+                )
+        output_delta_row(
+            _act_row(acts, act_off, sizes, L, z0, t), Y[order[s0 + t]],
+            _delta_row(deltas, act_off, sizes, L, z0, t), loss_kind,
+        )
+        for l in range(L - 1, 0, -1):
+            hidden_delta_row(
+                _delta_row(deltas, act_off, sizes, l + 1, z0, t),
+                flat_weights(theta, sizes, offsets, l),
+                _act_row(acts, act_off, sizes, l, z0, t),
+                _delta_row(deltas, act_off, sizes, l, z0, t),
+            )
+        d = _delta_row(deltas, act_off, sizes, 1, z0, t)
+        for j in range(n1):
+            b0[j] -= lr * d[j]
+    # The deeper layers' pending update of the block's last sample: nothing
+    # carries over to the next block.
+    for l in range(1, L):
+        step_row(
+            _act_row(acts, act_off, sizes, l, z0, m - 1),
+            _delta_row(deltas, act_off, sizes, l + 1, z0, m - 1), lr,
+            flat_weights(theta, sizes, offsets, l), bias(theta, sizes, offsets, l),
+        )
+    for t in range(m):
+        d = _delta_row(deltas, act_off, sizes, 1, z0, t)
+        for j in range(n1):
+            d[j] *= -lr
+
+
 @njit(inline="always", **JIT_OPTIONS)
+def block_loss(Y, order, s0, m, acts, act_off, sizes, z0, loss_kind):
+    """The summed loss of a block's m samples, from the outputs ``_block_samples`` left.
+
+    Added after the block, on the calling thread: a sum inside the parallel
+    region would be a prange reduction, which allocates on every call.
+    """
+    L = sizes.shape[0] - 1
+    total = 0.0
+    for t in range(m):
+        total += loss_row(_act_row(acts, act_off, sizes, L, z0, t), Y[order[s0 + t]], loss_kind)
+    return total
+
+
+def _block_region(Y, order, b, n, theta, sizes, offsets, acts, deltas, act_off, lr, loss_kind,
+                  split):
+    """Block b's samples on one thread while the other runs the GEMMs for block b + 1.
+
+    Task 0: the samples, then columns ``[0, split)``; task 1: columns
+    ``[split, n_1)``, then the next block's Gram matrix and its products with
+    this block's rows. Columns of W_0: the previous block's update, then the
+    next block's product. The samples read none of W_0 or the data rows, so
+    nothing one task writes is read by the other.
+    """
+    n0, n1 = sizes[0], sizes[1]
+    K = act_off[1] // (BLOCKS * n0)
+    nb = (n + K - 1) // K
+    s0 = b * K
+    m = min(K, n - s0)
+    m_last = K if b > 0 else 0
+    m_next = min(K, n - s0 - K) if b + 1 < nb else 0
+    W0 = weights(theta, sizes, offsets, 0)
+    X_all = block(acts, act_off, sizes, 0, BLOCKS * K)
+    X_cur = X_all[(b % 3) * K : (b % 3) * K + K]
+    X_last = X_all[((b + 2) % 3) * K : ((b + 2) % 3) * K + K]
+    X_next = X_all[((b + 1) % 3) * K : ((b + 1) % 3) * K + K]
+    z0, z1 = (b % 2) * K, ((b + 1) % 2) * K
+    P_next = block(acts, act_off, sizes, 1, 2 * K)[z1 : z1 + K]
+    D_last = block(deltas, act_off, sizes, 1, 2 * K)[z1 : z1 + K]
+    G = _square(deltas, K, b % 2, m, m)
+    for task in prange(2):
+        if task == 0:
+            _block_samples(Y, order, s0, m, theta, sizes, offsets, acts, deltas, act_off, z0,
+                           G, lr, loss_kind)
+            _columns(W0, 0, split, X_last, D_last, m_last, X_next, P_next, m_next)
+        else:
+            _columns(W0, split, n1, X_last, D_last, m_last, X_next, P_next, m_next)
+            if m_next > 0:
+                matmul_bt_into(X_next[:m_next], X_next[:m_next],
+                               _square(deltas, K, (b + 1) % 2, m_next, m_next))
+                matmul_bt_into(X_cur[:m], X_next[:m_next], _square(deltas, K, 2, m, m_next))
+
+
+# Functions of their own, not inlined: inlining the samples into the prange
+# body took Numba 29 s to compile (its IR inliner copies the body again and
+# again), against 5 s this way. Linking them is safe for the bits since the
+# kernels are compiled without reassoc (config.py).
+block_region = njit(**JIT_OPTIONS)(_block_region)
+block_region_parallel = njit(parallel=True, **JIT_OPTIONS)(twin(_block_region, "_parallel"))
+
+
+@njit(**JIT_OPTIONS)
 def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off, lr, loss_kind):
     """``epochs.sgd_epoch`` with W_0's updates applied once per block of K samples.
 
-    Same arguments and result as ``sgd_epoch``; the workspace has 2 K rows
-    (K = ``act_off[1] // (2 sizes[0])``). Matches ``reference.sgd_epoch``.
+    Same arguments and result as ``sgd_epoch``; the workspace has
+    ``BLOCKS * K`` rows (K = ``act_off[1] // (BLOCKS sizes[0])``). Matches
+    ``reference.sgd_epoch``.
     """
-    L = sizes.shape[0] - 1
-    n0, n1 = sizes[0], sizes[1]
-    K = act_off[1] // (2 * n0)
-    lr = theta.dtype.type(lr)
-    one = theta.dtype.type(1)
-    W0 = weights(theta, sizes, offsets, 0)
-    b0 = bias(theta, sizes, offsets, 0)
-    X_two = block(acts, act_off, sizes, 0, 2 * K)
-    A1 = block(acts, act_off, sizes, 1, K)
-    D1 = block(deltas, act_off, sizes, 1, K)
-    total = 0.0
+    n0 = sizes[0]
+    K = act_off[1] // (BLOCKS * n0)
     n = order.shape[0]
+    if n == 0:
+        return 0.0
+    nb = (n + K - 1) // K
+    lr = theta.dtype.type(lr)
+    split = split_column(sizes, K)
+    W0 = weights(theta, sizes, offsets, 0)
+    X_all = block(acts, act_off, sizes, 0, BLOCKS * K)
+    A1 = block(acts, act_off, sizes, 1, 2 * K)
+    D1 = block(deltas, act_off, sizes, 1, 2 * K)
     m = min(K, n)
-    G = deltas[: m * m].reshape((m, m))
-    gather_rows(X, order, 0, X_two[:m])
+    gather_rows(X, order, 0, X_all[:m])
     # Every call with the same argument types (no literal 0 for m_last): one
     # specialisation of boundary_gemms serves them all.
-    m_last = n - n
-    boundary_gemms(X_two[K:], D1, m_last, X_two[:K], A1, G, m, W0)
-    for s0 in range(0, n, K):
-        half = ((s0 // K) % 2) * K
-        Xb = X_two[half : half + K]
-        for t in range(m):
-            a1 = A1[t]
-            g = G[t]
-            for k in range(t):
-                c = lr * g[k]
-                d = D1[k]
-                for j in range(n1):
-                    a1[j] -= c * d[j]
-            for j in range(n1):
-                a1[j] = sigmoid(a1[j] + b0[j], one)
-            for l in range(1, L):
-                W = flat_weights(theta, sizes, offsets, l)
-                b = bias(theta, sizes, offsets, l)
-                z = _act_row(acts, act_off, sizes, l + 1, t)
-                if t == 0:
-                    forward_row(_act_row(acts, act_off, sizes, l, t), W, b, z)
-                else:
-                    step_forward_row(
-                        _act_row(acts, act_off, sizes, l, t - 1),
-                        _delta_row(deltas, act_off, sizes, l + 1, t), lr,
-                        _act_row(acts, act_off, sizes, l, t), W, b, z,
-                    )
-            total += output_delta_row(
-                _act_row(acts, act_off, sizes, L, t), Y[order[s0 + t]],
-                _delta_row(deltas, act_off, sizes, L, t), loss_kind,
-            )
-            for l in range(L - 1, 0, -1):
-                hidden_delta_row(
-                    _delta_row(deltas, act_off, sizes, l + 1, t),
-                    flat_weights(theta, sizes, offsets, l),
-                    _act_row(acts, act_off, sizes, l, t),
-                    _delta_row(deltas, act_off, sizes, l, t),
-                )
-            d = D1[t]
-            for j in range(n1):
-                b0[j] -= lr * d[j]
-        # The deeper layers' pending update of the block's last sample; then
-        # W_0's update (D1 scaled first: the GEMM adds) with the next block's
-        # products, while the next block's rows go to the other half of X_two.
-        for l in range(1, L):
-            step_row(
-                _act_row(acts, act_off, sizes, l, m - 1),
-                _delta_row(deltas, act_off, sizes, l + 1, m - 1), lr,
-                flat_weights(theta, sizes, offsets, l), bias(theta, sizes, offsets, l),
-            )
-        for t in range(m):
-            d = D1[t]
-            for j in range(n1):
-                d[j] *= -lr
-        m_last = m
-        m = min(K, n - s0 - K) if s0 + K < n else 0
-        X_next = X_two[K - half : 2 * K - half]
-        gather_rows(X, order, s0 + K, X_next[:m])
-        G = deltas[: m * m].reshape((m, m))
-        boundary_gemms(Xb, D1, m_last, X_next, A1, G, m, W0)
+    none = n - n
+    boundary_gemms(X_all[K:], D1, none, X_all[:K], A1, _square(deltas, K, 0, m, m), m, W0)
+    if nb > 1:
+        gather_rows(X, order, K, X_all[K : K + min(K, n - K)])
+    total = 0.0
+    for b in range(nb):
+        block_region(Y, order, b, n, theta, sizes, offsets, acts, deltas, act_off, lr, loss_kind,
+                     split)
+        s0 = b * K
+        m = min(K, n - s0)
+        z0, z1 = (b % 2) * K, ((b + 1) % 2) * K
+        total += block_loss(Y, order, s0, m, acts, act_off, sizes, z0, loss_kind)
+        if b + 1 < nb:
+            # The next block's products, taken before this block's update, get it now:
+            # X_next W_0 += (X_b X_nextᵀ)ᵀ (-lr D_b).
+            m_next = min(K, n - s0 - K)
+            add_at_b(_square(deltas, K, 2, m, m_next), D1[z0 : z0 + m],
+                     A1[z1 : z1 + m_next])
+        if b + 2 < nb:
+            r = ((b + 2) % 3) * K
+            gather_rows(X, order, s0 + 2 * K, X_all[r : r + min(K, n - s0 - 2 * K)])
+    # The last block's update.
+    last = ((nb - 1) % 3) * K
+    z_last = ((nb - 1) % 2) * K
+    boundary_gemms(X_all[last : last + K], D1[z_last : z_last + K], n - (nb - 1) * K,
+                   X_all[:K], A1, _square(deltas, K, 0, 0, 0), none, W0)
     if not all_finite(theta):
         return np.nan
     return total
 
 
-sgd_epoch_deferred_parallel = njit(inline="always", **JIT_OPTIONS)(
-    twin(sgd_epoch_deferred, "_parallel", boundary_gemms=boundary_gemms_parallel)
+sgd_epoch_deferred_parallel = njit(**JIT_OPTIONS)(
+    twin(sgd_epoch_deferred, "_parallel", boundary_gemms=boundary_gemms_parallel,
+         block_region=block_region_parallel)
 )

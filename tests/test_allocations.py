@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 from numba.core.runtime import rtsys
 from fastprop import Network, kernels
+from fastprop.kernels.deferred import BLOCKS
 from fastprop.workspace import Workspace
 
 N = 50
@@ -79,7 +80,7 @@ def measure(dtype, sizes, mode, batch_size=None, chunk=None):
         kernel, empty = kernels.parallel.parts_epoch_whole, empty_minibatch
     else:
         # sgd keeps two rows; the deferred kernel two blocks of 4 (blocks 4, ..., 4, 2).
-        ws = Workspace(net, 8 if mode == "deferred" else 2)
+        ws = Workspace(net, BLOCKS * 4 if mode == "deferred" else 2)
 
         def args(n):
             order = rng.permutation(n).astype(np.int64)
@@ -122,7 +123,7 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False, deferred=Fals
     rng = np.random.default_rng(0)
     X = rng.random((N, sizes[0])).astype(dtype)
     Y = (0.1 + 0.8 * rng.random((N, sizes[-1]))).astype(dtype)
-    ws = Workspace(net, (8 if deferred else 2) if per_sample else chunk, parts)
+    ws = Workspace(net, (BLOCKS * 4 if deferred else 2) if per_sample else chunk, parts)
     snapshot = np.empty_like(net.params)
     losses = np.empty(20)
 
@@ -134,7 +135,9 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False, deferred=Fals
                 -1.0)
 
     # The kernel Trainer calls for this workspace.
-    if parallel:
+    if parallel and deferred:
+        kernel = kernels.run_epochs_deferred_parallel
+    elif parallel:
         kernel = kernels.run_epochs_parallel
     elif deferred:
         kernel = kernels.run_epochs_deferred
@@ -191,6 +194,11 @@ for dtype in (np.float64, np.float32):
     results[f"run-sgd-{dn}"] = measure_run_epochs(dtype, True)
     results[f"run-minibatch-{dn}"] = measure_run_epochs(dtype, False)
     results[f"run-deferred-{dn}"] = measure_run_epochs(dtype, True, deferred=True)
+    if dtype == np.float32:
+        # Its samples and GEMMs run side by side in a prange region: a sum inside it
+        # would allocate on every block. One dtype: each costs a compilation.
+        results[f"run-deferred-parallel-{dn}"] = measure_run_epochs(
+            dtype, True, deferred=True, parallel=True)
     # Batches of 32 in two parts of 16 rows: the serial twin and the parallel kernel.
     results[f"run-parts-{dn}"] = measure_run_epochs(dtype, False, parts=2)
     results[f"run-parallel-{dn}"] = measure_run_epochs(dtype, False, parts=2, parallel=True)
@@ -258,7 +266,7 @@ def test_epoch_kernel_allocates_only_what_the_call_unboxes(allocations, case):
         for dt in ("float64", "float32")
         for m in ("sgd", "deferred", "minibatch", "parts", "parallel", "split",
                   "split-parallel", "tiny-sgd", "tiny-minibatch")
-    ],
+    ] + ["run-deferred-parallel-float32"],
 )
 def test_run_epochs_allocates_only_what_the_call_unboxes(allocations, case):
     r = allocations[case]

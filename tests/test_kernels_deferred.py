@@ -12,14 +12,14 @@ import pytest
 
 from conftest import assert_close, random_problem
 from fastprop import Network, fit, kernels, reference
-from fastprop.kernels.deferred import DEFER_MIN_WEIGHTS, DEFER_ROWS, defers
+from fastprop.kernels.deferred import BLOCKS, DEFER_MIN_WEIGHTS, DEFER_ROWS, defers
 from fastprop.threads import KernelThreads, max_threads
 from fastprop.trainer import Trainer
 from fastprop.workspace import LOSS_CODES, Workspace
 
 N_EPOCHS = 3
 
-# name: (layer sizes, n samples, samples per block K); the workspace has 2 K rows.
+# name: (layer sizes, n samples, samples per block K); the workspace has BLOCKS K rows.
 CASES = {
     "no-hidden-blocks-4-4-3": ((5, 3), 11, 4),
     "one-hidden-block-2": ((3, 4, 2), 9, 2),
@@ -67,7 +67,7 @@ def test_deferred_epoch_matches_reference(sizes, n, rows, loss, dtype):
     net = make_net(sizes, dtype)
     X, Y = random_problem(n, sizes[0], sizes[-1], dtype)
     ref_W, ref_b = [W.copy() for W in net.weights], [b.copy() for b in net.biases]
-    ws = Workspace(net, 2 * rows)
+    ws = Workspace(net, BLOCKS * rows)
     X0, Y0 = X.copy(), Y.copy()
     rng = np.random.default_rng(3)
     for epoch in range(N_EPOCHS):
@@ -87,7 +87,7 @@ def test_deferred_epoch_agrees_with_sgd_epoch_when_updates_are_large(dtype):
     X, Y = random_problem(n, 6, 3, dtype, seed=2)
     order = np.random.default_rng(1).permutation(n).astype(np.int64)
     a, b = make_net(sizes, dtype), make_net(sizes, dtype)
-    loss_a = deferred_epoch(a, X, Y, order, Workspace(a, 12), 4.0, "mse")
+    loss_a = deferred_epoch(a, X, Y, order, Workspace(a, BLOCKS * 6), 4.0, "mse")
     loss_b = kernels.sgd_epoch(X, Y, order, b.params, b._sizes, b._offsets, *_two_rows(b),
                                dtype(4.0), LOSS_CODES["mse"])
     start = make_net(sizes, dtype).params
@@ -109,7 +109,7 @@ def test_deferred_step_is_the_finite_difference_gradient():
     X, Y = random_problem(1, 5, 3, dtype, seed=7)
     theta = net.params.copy()
     lr = 1e-3
-    deferred_epoch(net, X, Y, np.zeros(1, dtype=np.int64), Workspace(net, 8), lr, "mse")
+    deferred_epoch(net, X, Y, np.zeros(1, dtype=np.int64), Workspace(net, BLOCKS * 4), lr, "mse")
     applied = (theta - net.params) / lr
 
     probe = make_net(sizes, dtype, seed=7)
@@ -135,7 +135,7 @@ def test_deferred_epoch_returns_nan_when_weights_overflow(dtype):
     X = (X * dtype(scale)).astype(dtype)
     net = make_net(sizes, dtype)
     net.weights[0][...] = 0
-    total = deferred_epoch(net, X, Y, np.arange(n, dtype=np.int64), Workspace(net, 6), lr, "bce")
+    total = deferred_epoch(net, X, Y, np.arange(n, dtype=np.int64), Workspace(net, BLOCKS * 3), lr, "bce")
     assert np.isnan(total)
     assert not kernels.all_finite(net.params)
 
@@ -188,7 +188,7 @@ def test_parallel_twin_gives_the_same_bits(dtype):
                             (kernels.sgd_epoch_deferred_parallel, max_threads())):
         net = make_net(sizes, dtype)
         with KernelThreads(threads, uses_blas=True):
-            total = deferred_epoch(net, X, Y, order, Workspace(net, 2 * DEFER_ROWS), 0.5,
+            total = deferred_epoch(net, X, Y, order, Workspace(net, BLOCKS * DEFER_ROWS), 0.5,
                                    "mse", kernel)
         results.append((total, net.params))
     assert results[0][0] == results[1][0]
@@ -215,8 +215,8 @@ def test_float32_error_is_that_of_per_sample_sgd():
     rng = np.random.default_rng(4)
     for _ in range(N_EPOCHS):
         order = rng.permutation(n).astype(np.int64)
-        deferred_epoch(truth, X64, Y64, order, Workspace(truth, 2 * DEFER_ROWS), 0.5, "bce")
-        deferred_epoch(deferred, X32, Y32, order, Workspace(deferred, 2 * DEFER_ROWS), 0.5,
+        deferred_epoch(truth, X64, Y64, order, Workspace(truth, BLOCKS * DEFER_ROWS), 0.5, "bce")
+        deferred_epoch(deferred, X32, Y32, order, Workspace(deferred, BLOCKS * DEFER_ROWS), 0.5,
                        "bce")
         kernels.sgd_epoch(X32, Y32, order, per_sample.params, per_sample._sizes,
                           per_sample._offsets, *_two_rows(per_sample), np.float32(0.5),

@@ -19,6 +19,7 @@ import pytest
 import fastprop
 from conftest import assert_close, random_problem
 from fastprop import DivergenceError, Network, Trainer, kernels, reference
+from fastprop.kernels.deferred import BLOCKS
 from fastprop.workspace import Workspace
 
 NO_JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
@@ -313,7 +314,7 @@ def test_deferred_sgd_epoch_matches_reference(sizes, loss, dtype):
     """kernels.deferred: blocks of 3 rows over 8 samples (3, 3, 2), two shuffled epochs."""
     net = make_net(sizes, dtype)
     X, Y = problem(sizes, dtype, n=8)
-    ws = Workspace(net, 6)
+    ws = Workspace(net, BLOCKS * 3)
     ref_W = [W.copy() for W in net.weights]
     ref_b = [b.copy() for b in net.biases]
     rng = np.random.default_rng(5)
@@ -341,3 +342,31 @@ def test_deferred_sgd_epoch_returns_nan_on_overflow():
             ws.deltas, ws.act_off, 1e300, kernels.LOSS_BCE,
         )
     assert np.isnan(total)
+
+
+def test_deferred_sgd_epoch_over_no_samples_changes_nothing(dtype):
+    sizes = (3, 4, 2)
+    net = make_net(sizes, dtype)
+    X, Y = problem(sizes, dtype, n=4)
+    before = net.params.copy()
+    ws = Workspace(net, BLOCKS * 3)
+    total = kernels.sgd_epoch_deferred(X, Y, np.zeros(0, dtype=np.int64), net.params, net._sizes,
+                                       net._offsets, ws.acts, ws.deltas, ws.act_off, dtype(0.5),
+                                       kernels.LOSS_MSE)
+    assert total == 0.0
+    np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("n", range(0, 21))
+def test_dot_spec_is_the_dot_product(n, dtype):
+    """kernels.vector.dot (without JIT: its spec, dot_python) on every remainder path."""
+    from numba import njit
+
+    from fastprop.kernels.vector import dot
+
+    # An intrinsic runs only inside compiled code.
+    call = dot if NO_JIT else njit(lambda a, b: dot(a, b))
+    rng = np.random.default_rng(n)
+    x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    assert_close(call(x, y), float(np.dot(x.astype(np.float64), y.astype(np.float64))), dtype,
+                 "dot")

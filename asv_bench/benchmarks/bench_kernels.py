@@ -25,7 +25,7 @@ from fastprop.kernels import (
     sgd_epoch_deferred,
     sgd_epoch_deferred_parallel,
 )
-from fastprop.kernels.deferred import DEFER_ROWS
+from fastprop.kernels.deferred import BLOCKS, DEFER_ROWS
 
 from fastprop import Network
 from fastprop.threads import KernelThreads
@@ -152,8 +152,8 @@ class _SgdEpoch:
         self.runs = {}
         for name, f, rows, threads in (
             ("sgd_epoch", sgd_epoch, 2, 1),
-            ("sgd_epoch_deferred", sgd_epoch_deferred, 2 * DEFER_ROWS, 1),
-            ("sgd_epoch_deferred_parallel", sgd_epoch_deferred_parallel, 2 * DEFER_ROWS, None),
+            ("sgd_epoch_deferred", sgd_epoch_deferred, BLOCKS * DEFER_ROWS, 1),
+            ("sgd_epoch_deferred_parallel", sgd_epoch_deferred_parallel, BLOCKS * DEFER_ROWS, None),
         ):
             net = Network(sizes, seed=0, dtype=dtype)
             ws = Workspace(net, rows)

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import fitting, kernels
 from .kernels.config import BLAS_MIN_MACS
-from .kernels.deferred import DEFER_ROWS, defers
+from .kernels.deferred import BLOCKS, DEFER_ROWS, defers
 from .kernels.parallel import _n_parts as n_parts
 from .kernels.tiny import is_tiny
 from .network import Network
@@ -286,10 +286,10 @@ class Trainer:
         sizes = network.layer_sizes
         self.n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
         # Per-sample SGD keeps two rows (this sample's activations and the
-        # previous one's), or two blocks of rows when it defers the first
+        # previous one's), or BLOCKS blocks of rows when it defers the first
         # layer's updates (kernels.deferred).
         self.deferred = self.DEFER_SGD and mode == "sgd" and defers(sizes)
-        rows = (2 * DEFER_ROWS if self.deferred else 2) if mode == "sgd" else self.chunk
+        rows = (BLOCKS * DEFER_ROWS if self.deferred else 2) if mode == "sgd" else self.chunk
         parts = 1 if mode == "sgd" else self._parts(network)
         self.ws = Workspace(network, rows, parts)
         # One hidden layer, every layer at most 4 wide (the 3-4-1 seeds problem):
