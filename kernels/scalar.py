@@ -7,25 +7,26 @@ float32 kernel never silently promotes to float64.
 import numpy as np
 from numba import njit
 
-from .config import FASTMATH
+from .config import JIT_OPTIONS
+from .expf import exp_nonpositive
 
 LOSS_MSE = 0
 LOSS_BCE = 1
 
 
-@njit(inline="always", cache=True, fastmath=FASTMATH)
+@njit(inline="always", **JIT_OPTIONS)
 def sigmoid(z, one):
     """σ(z) = 1 / (1 + e^-z), without overflow for any finite z.
 
     e^-|z| lies in (0, 1], so neither branch can overflow; for z < 0 the
     identity σ(z) = e^z / (1 + e^z) is used. Matches ``reference.sigmoid``.
     """
-    e = np.exp(-abs(z))
+    e = exp_nonpositive(-abs(z))
     s = one / (one + e)
     return s if z >= 0 else e * s
 
 
-@njit(inline="always", cache=True, fastmath=FASTMATH)
+@njit(inline="always", **JIT_OPTIONS)
 def sample_loss_term(y_hat, y, loss_kind, eps, one):
     """One output unit's contribution to the per-sample loss.
 
@@ -40,7 +41,7 @@ def sample_loss_term(y_hat, y, loss_kind, eps, one):
     return -(y * np.log(p) + (one - y) * np.log(one - p))
 
 
-@njit(inline="always", cache=True, fastmath=FASTMATH)
+@njit(inline="always", **JIT_OPTIONS)
 def output_delta_term(y_hat, y, loss_kind, one):
     """∂L/∂z at one output unit: mse (ŷ - y) ŷ (1 - ŷ); bce ŷ - y."""
     if loss_kind == LOSS_MSE:
@@ -48,7 +49,7 @@ def output_delta_term(y_hat, y, loss_kind, one):
     return y_hat - y
 
 
-@njit(inline="always", cache=True, fastmath=FASTMATH)
+@njit(inline="always", **JIT_OPTIONS)
 def clip_eps(arr):
     """Machine epsilon of ``arr``'s dtype: the clip that keeps bce finite."""
     return arr.dtype.type(2.220446049250313e-16 if arr.itemsize == 8 else 1.1920929e-07)
