@@ -15,15 +15,28 @@ LOSS_BCE = 1
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def sigmoid(z, one):
-    """σ(z) = 1 / (1 + e^-z), without overflow for any finite z.
+def sigmoid_of(z, e, one):
+    """σ(z) given e = e^-|z|: 1 / (1 + e) for z >= 0, e / (1 + e) below.
 
-    e^-|z| lies in (0, 1], so neither branch can overflow; for z < 0 the
-    identity σ(z) = e^z / (1 + e^z) is used. Matches ``reference.sigmoid``.
+    e lies in (0, 1], so neither branch can overflow for any finite z.
     """
-    e = exp_nonpositive(-abs(z))
     s = one / (one + e)
     return s if z >= 0 else e * s
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def sigmoid(z, one):
+    """σ(z) = 1 / (1 + e^-z), without overflow for any finite z; e^-|z| from
+    ``expf.exp_nonpositive``, which vectorises in float32. Matches ``reference.sigmoid``."""
+    return sigmoid_of(z, exp_nonpositive(-abs(z)), one)
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def sigmoid_libm(z, one):
+    """``sigmoid`` with libm's exp, for loops too short to vectorise (the tiny
+    networks' kernel, 4 units a layer): one scalar call of libm's expf is cheaper
+    than the polynomial (3-4-1 float32 full batch: 2.88M epochs/s against 2.42M)."""
+    return sigmoid_of(z, np.exp(-abs(z)), one)
 
 
 @njit(inline="always", **JIT_OPTIONS)

@@ -21,7 +21,7 @@ from numba import njit
 
 from .config import JIT_OPTIONS
 from .network import all_finite
-from .scalar import clip_eps, output_delta_term, sample_loss_term, sigmoid
+from .scalar import clip_eps, output_delta_term, sample_loss_term, sigmoid_libm
 
 # Widest layer these kernels take. The loops run to this constant whatever the
 # network, so a wider bound costs every tiny network time (8 ran the 3-4-1
@@ -104,7 +104,7 @@ def run_epochs_tiny(
                             a1[j] += x * W0[i * n1 + j]
             for j in range(B):
                 if j < n1:
-                    a1[j] = sigmoid(a1[j], one)
+                    a1[j] = sigmoid_libm(a1[j], one)
             for j in range(B):
                 if j < n2:
                     a2[j] = b1[j]
@@ -116,7 +116,7 @@ def run_epochs_tiny(
                             a2[j] += x * W1[i * n2 + j]
             for j in range(B):
                 if j < n2:
-                    a2[j] = sigmoid(a2[j], one)
+                    a2[j] = sigmoid_libm(a2[j], one)
             # Loss and output delta, then the hidden delta with W1 before any update.
             sample = 0.0
             for j in range(B):
