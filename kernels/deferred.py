@@ -51,7 +51,7 @@ from .layers import (
     forward_row,
     hidden_delta_row,
     loss_row,
-    output_delta_row,
+    output_delta_only_row,
     step_forward_row,
     step_row,
 )
@@ -130,8 +130,7 @@ def _boundary_gemms(X_last, D_last, m_last, X_next, Z_next, G_next, m_next, W0):
     for c in prange(N_COLS):
         c0, c1 = (n1 * c) // N_COLS, (n1 * (c + 1)) // N_COLS
         r0, r1 = (m_next * c) // N_COLS, (m_next * (c + 1)) // N_COLS
-        if c1 > c0:
-            _columns(W0, c0, c1, X_last, D_last, m_last, X_next, Z_next, m_next)
+        _columns(W0, c0, c1, X_last, D_last, m_last, X_next, Z_next, m_next)
         if r1 > r0:
             matmul_bt_into(X_next[r0:r1], X_next[:m_next], G_next[r0:r1])
 
@@ -198,7 +197,8 @@ def _block_samples(Y, order, s0, m, theta, sizes, offsets, acts, deltas, act_off
                     _delta_row(deltas, act_off, sizes, l + 1, z0, t), lr,
                     _act_row(acts, act_off, sizes, l, z0, t), W, b, z,
                 )
-        output_delta_row(
+        # Its loss is added after the block (block_loss), outside the parallel region.
+        output_delta_only_row(
             _act_row(acts, act_off, sizes, L, z0, t), Y[order[s0 + t]],
             _delta_row(deltas, act_off, sizes, L, z0, t), loss_kind,
         )

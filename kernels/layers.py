@@ -101,15 +101,24 @@ def loss_row(y_hat, y, loss_kind):
 
 
 @njit(**ROW_OPTIONS)
-def output_delta_row(y_hat, y, delta, loss_kind):
-    """Output delta of one sample; returns its loss (``loss_row``).
+def output_delta_only_row(y_hat, y, delta, loss_kind):
+    """Output delta of one sample, without its loss.
 
     y_hat, y (n_out,): read. delta (n_out,): written, ∂L/∂z at the output.
-    Matches ``reference.output_delta`` and ``reference.loss``.
+    Matches ``reference.output_delta``.
     """
     one = y_hat.dtype.type(1)
     for k in range(y_hat.shape[0]):
         delta[k] = output_delta_term(y_hat[k], y[k], loss_kind, one)
+
+
+@njit(**ROW_OPTIONS)
+def output_delta_row(y_hat, y, delta, loss_kind):
+    """Output delta of one sample (``output_delta_only_row``); returns its loss (``loss_row``).
+
+    Matches ``reference.output_delta`` and ``reference.loss``.
+    """
+    output_delta_only_row(y_hat, y, delta, loss_kind)
     return loss_row(y_hat, y, loss_kind)
 
 
