@@ -1,5 +1,9 @@
 """Row-major matrix products on BLAS's GEMM, with the accumulate (beta = 1) that np.dot lacks.
 
+Products of few rows through a weight block that fits in L2 go to
+``tiles.py`` instead (``use_tiles``): at those sizes BLAS spends a third of
+its time copying its operands.
+
 Numba's own np.dot calls BLAS through ``numba_xxgemm`` (a C helper that
 forwards to SciPy's ``cython_blas``) with beta fixed at 0, so a product that
 should be added to a gradient had to be written to scratch and added in a
@@ -17,7 +21,8 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .config import JIT_OPTIONS
+from .config import JIT_OPTIONS, TILE_MAX_BYTES, TILE_MAX_ROWS
+from .tiles import tile_add_at_b, tile_matmul_into
 
 _N, _T = ord("n"), ord("t")
 
@@ -83,11 +88,31 @@ def _ld(X):  # pragma: no cover  (no-JIT: below)
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def matmul_into(A, W, Z):  # pragma: no cover  (no-JIT: below)
-    """``Z = A @ W``: A (m, k), W (k, n), Z (m, n)."""
+def use_tiles(m, W):  # pragma: no cover  (no-JIT: below)
+    """Whether a product over m rows of A with the (k, n) weight block W runs on tiles.py.
+
+    Few rows, and W small enough to stay in L2 while every strip of 6 rows
+    reads all of it: a 2 MB block (1024-1024-1024-10's half of W_0) streamed
+    from L3, each row in another 4 KB page, ran at 0.6-0.7x of BLAS.
+    """
+    return m <= TILE_MAX_ROWS and W.shape[0] * W.shape[1] * W.itemsize <= TILE_MAX_BYTES
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def gemm_matmul_into(A, W, Z):  # pragma: no cover  (no-JIT: below)
+    """``Z = A @ W`` by BLAS: A (m, k), W (k, n), Z (m, n)."""
     m, k = A.shape
     n = W.shape[1]
     _gemm(_N, _N, n, m, k, W, _ld(W), A, _ld(A), 0.0, Z, _ld(Z))
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def matmul_into(A, W, Z):  # pragma: no cover  (no-JIT: below)
+    """``Z = A @ W``: A (m, k), W (k, n), Z (m, n); on tiles or BLAS (``use_tiles``)."""
+    if use_tiles(A.shape[0], W):
+        tile_matmul_into(A, W, Z)
+    else:
+        gemm_matmul_into(A, W, Z)
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -99,11 +124,20 @@ def matmul_bt_into(D, W, P):  # pragma: no cover  (no-JIT: below)
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def add_at_b(A, D, G):  # pragma: no cover  (no-JIT: below)
-    """``G += A.T @ D``: A (m, k), D (m, n), G (k, n)."""
+def gemm_add_at_b(A, D, G):  # pragma: no cover  (no-JIT: below)
+    """``G += A.T @ D`` by BLAS: A (m, k), D (m, n), G (k, n)."""
     m, k = A.shape
     n = D.shape[1]
     _gemm(_N, _T, n, k, m, D, _ld(D), A, _ld(A), 1.0, G, _ld(G))
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def add_at_b(A, D, G):  # pragma: no cover  (no-JIT: below)
+    """``G += A.T @ D``: A (m, k), D (m, n), G (k, n); on tiles or BLAS (``use_tiles``)."""
+    if use_tiles(A.shape[0], G):
+        tile_add_at_b(A, D, G)
+    else:
+        gemm_add_at_b(A, D, G)
 
 
 if config.DISABLE_JIT:
@@ -116,3 +150,8 @@ if config.DISABLE_JIT:
 
     def add_at_b(A, D, G):  # noqa: F811
         G += A.T @ D
+
+    gemm_matmul_into, gemm_add_at_b = matmul_into, add_at_b
+
+    def use_tiles(m, W):  # noqa: F811
+        return m <= TILE_MAX_ROWS and W.size * W.itemsize <= TILE_MAX_BYTES

@@ -29,6 +29,15 @@ JIT_OPTIONS = {"nogil": True, "cache": True, "fastmath": FASTMATH, "error_model"
 # below it the fused row loops win, since a BLAS call costs ~1 µs to set up.
 BLAS_MIN_MACS = 1 << 15
 
+# Products over at most TILE_MAX_ROWS rows of a block, through a weight block
+# of at most TILE_MAX_BYTES, run on tiles.py's register tiles, not BLAS
+# (blas.use_tiles). float32, one core, a 784 x 64 column block of W_0 (asv
+# TimeTiles): forward at 16/32/64 rows 32-43/30-34/33-46 GMAC/s against
+# BLAS's 17/25/32, at 128 rows both ~36-44; a 1024 x 512 block at 32 rows 18
+# against 25 (the block no longer stays in L2; 1 MB of L2 a core here).
+TILE_MAX_ROWS = 64
+TILE_MAX_BYTES = 512 << 10
+
 
 def twin(py_func, suffix, **callees):
     """``py_func`` under another name, calling ``callees`` in place of the same-named globals.

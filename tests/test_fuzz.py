@@ -108,16 +108,25 @@ def test_int_beyond_float_range(name):
 
 
 def blas_network():
-    """One input row through a layer wide enough for the BLAS path (which sums in its own order)."""
+    """A layer wide enough for BLAS (which sums in its own order) on ``huge_rows``' block."""
     width = math.isqrt(kernels.config.BLAS_MIN_MACS) + 1
     return Network((width, width, 1), seed=0), width
+
+
+def huge_rows(width):
+    """Inputs of ±1.7e308, in more rows than the register tiles take (kernels.tiles), so that
+    BLAS sums them: its partial sums overflow to +inf and -inf and meet as NaN. (The tiles'
+    fused multiply-add chains overflow to one infinity, a saturated unit, as the NumPy
+    reference's sigmoid gives.)"""
+    X = np.full((kernels.config.TILE_MAX_ROWS + 1, width), 1.7e308)
+    X[:, ::2] *= -1
+    return X
 
 
 def test_predict_overflow_is_an_error_not_nan():
     """Inputs near the float64 max: BLAS's partial sums meet as inf - inf, a NaN output."""
     net, width = blas_network()
-    X = np.full((1, width), 1.7e308)
-    X[0, ::2] *= -1
+    X = huge_rows(width)
     with pytest.raises(ValueError, match="X has values so large that the network's sums overflow"):
         net.predict(X)
     assert np.isfinite(net.predict(X / 1e300)).all()
@@ -129,7 +138,6 @@ def test_loss_and_gradients_overflow_is_an_error_not_inf():
     with pytest.raises(ValueError, match=r"the loss or its gradient overflowed .* scale X"):
         net.loss(X, [[1e200]])
     big, width = blas_network()
-    X = np.full((1, width), 1.7e308)
-    X[0, ::2] *= -1
+    X = huge_rows(width)
     with pytest.raises(ValueError, match="overflowed float64: X or Y hold values too large"):
-        fastprop.gradients(big, X, [0.5])
+        fastprop.gradients(big, X, np.full((X.shape[0], 1), 0.5))

@@ -392,3 +392,19 @@ def test_expf_spec_runs_as_python():
     got = np.array([call(v) for v in x], dtype=np.float32)
     np.testing.assert_allclose(got[:-1], np.exp(x[:-1].astype(np.float64)), rtol=3e-7)
     assert got[-1] == 0 and np.isnan(call(np.float32(np.nan)))
+
+
+@pytest.mark.parametrize(("m", "k", "n"), [(1, 1, 1), (7, 3, 17)])
+def test_tile_products_are_the_products(m, k, n, dtype):
+    """kernels.tiles' products (without JIT: their NumPy stand-ins) write A @ W, add Aᵀ D."""
+    from fastprop.kernels.tiles import tile_add_at_b, tile_matmul_into
+
+    rng = np.random.default_rng(m)
+    A, W = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    D, G = rng.standard_normal((m, n)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    A64, W64, D64, G64 = (v.astype(np.float64) for v in (A, W, D, G))
+    Z = np.full((m, n), np.nan, dtype)
+    tile_matmul_into(A, W, Z)
+    tile_add_at_b(A, D, G)
+    assert_close(Z, A64 @ W64, dtype, "A @ W")
+    assert_close(G, G64 + A64.T @ D64, dtype, "G + A.T @ D")

@@ -12,6 +12,8 @@ parallel twin. ``TimeBatchStep`` times one split mini-batch update through
 the parts' gradient buffers (``parts_gradient`` + ``reduce_step``) and
 through ``split.split_batch_step`` (rows, then columns, no buffers).
 ``TimeElementwise`` times the sigmoid and the hidden deltas' dot products.
+``TimeTiles`` and ``RatioTiles`` time the register-tiled products
+(``kernels.tiles``) against BLAS on the blocks a split mini-batch multiplies.
 """
 
 import statistics
@@ -23,6 +25,7 @@ from fastprop.kernels import (
     blas,
     parallel,
     split,
+    tiles,
     sgd_epoch,
     sgd_epoch_deferred,
     sgd_epoch_deferred_parallel,
@@ -295,3 +298,64 @@ class TimeElementwise:
 
     def time_hidden_delta(self, dtype):
         _hidden_deltas(self.D_next, self.W, self.A, self.D, 1)
+
+
+# (rows, n_in, columns): a split mini-batch's first-layer products on 784-128-64-10,
+# one core's block of W_0's columns (64 of 128), at the batch sizes around the
+# tiles' threshold (config.TILE_MAX_ROWS); and 1024-1024-1024-10's, 512 of 1024.
+TILE_SHAPES = ["16x784x64", "32x784x64", "64x784x64", "128x784x64", "32x1024x512"]
+
+
+class _Tiles:
+    def setup(self, shape, dtype, op, impl):
+        m, k, n = (int(v) for v in shape.split("x"))
+        rng = np.random.default_rng(0)
+        A = rng.random((m, k)).astype(dtype)
+        W = (0.01 * rng.standard_normal((k, 2 * n))).astype(dtype)[:, :n]
+        Z = np.empty((m, 2 * n), dtype)[:, :n]
+        D = (1e-6 * rng.standard_normal((m, n))).astype(dtype)
+        self.call = {
+            ("forward", "tiles"): lambda: tiles.tile_matmul_into(A, W, Z),
+            ("forward", "blas"): lambda: blas.gemm_matmul_into(A, W, Z),
+            ("gradient", "tiles"): lambda: tiles.tile_add_at_b(A, D, W),
+            ("gradient", "blas"): lambda: blas.gemm_add_at_b(A, D, W),
+        }
+        self.op, self.impl = op, impl
+        with KernelThreads(1, splits=False, uses_blas=True):
+            for f in self.call.values():
+                f()  # compiles, or loads from the cache
+
+
+class TimeTiles(_Tiles):
+    """One product on one thread (BLAS held to one thread, as the kernels hold it)."""
+
+    params = [TILE_SHAPES, DTYPES, ["forward", "gradient"], ["tiles", "blas"]]
+    param_names = ["shape", "dtype", "op", "impl"]
+
+    def time_product(self, shape, dtype, op, impl):
+        with KernelThreads(1, splits=False, uses_blas=True):
+            self.call[op, impl]()
+
+
+class RatioTiles(_Tiles):
+    """The tiles' time over BLAS's, both on one thread in one process; below 1: tiles faster."""
+
+    params = [TILE_SHAPES, DTYPES, ["forward", "gradient"]]
+    param_names = ["shape", "dtype", "op"]
+    unit = "ratio"
+
+    def setup(self, shape, dtype, op):
+        super().setup(shape, dtype, op, "tiles")
+
+    def track_ratio(self, shape, dtype, op):
+        ratios = []
+        with KernelThreads(1, splits=False, uses_blas=True):
+            for _ in range(5):
+                times = []
+                for impl in ("tiles", "blas"):
+                    start = time.perf_counter()
+                    for _ in range(20):
+                        self.call[op, impl]()
+                    times.append(time.perf_counter() - start)
+                ratios.append(times[0] / times[1])
+        return statistics.median(ratios)
