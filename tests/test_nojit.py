@@ -397,6 +397,7 @@ def test_expf_spec_runs_as_python():
 @pytest.mark.parametrize(("m", "k", "n"), [(1, 1, 1), (7, 3, 17)])
 def test_tile_products_are_the_products(m, k, n, dtype):
     """kernels.tiles' products (without JIT: their NumPy stand-ins) write A @ W, add Aᵀ D."""
+    from fastprop.kernels.blas import use_tiles
     from fastprop.kernels.tiles import tile_add_at_b, tile_matmul_into
 
     rng = np.random.default_rng(m)
@@ -408,3 +409,6 @@ def test_tile_products_are_the_products(m, k, n, dtype):
     tile_add_at_b(A, D, G)
     assert_close(Z, A64 @ W64, dtype, "A @ W")
     assert_close(G, G64 + A64.T @ D64, dtype, "G + A.T @ D")
+    config = kernels.config
+    assert use_tiles(m, W) and not use_tiles(config.TILE_MAX_ROWS + 1, W)
+    assert not use_tiles(m, np.empty((config.TILE_MAX_BYTES // W.itemsize + 1, 1), dtype))
