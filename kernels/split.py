@@ -1,4 +1,4 @@
-"""A batch that fits in one workspace block, split by rows going forward and by columns updating.
+"""A batch that fits in one workspace block, split by columns and rows going forward, by rows updating.
 
 ``parallel.batch_step`` used to give each part of a mini-batch its own
 gradient buffer, zeroed per batch and then reduced: on 784-128-64-10 with
@@ -8,15 +8,14 @@ per batch. When all m rows of a batch fit in one block of the workspace,
 no gradient buffer is needed (``parallel.batch_step`` takes this path up to
 ``SPLIT_MAX_ROWS`` rows, where it measured faster):
 
-0. when the first layer goes to BLAS: its forward pass for all m rows, by
-   column blocks (``first_layer_columns``), block c being the columns of
-   W_0 that step 2 updates in the same part, so each core keeps to its own
-   share of W_0;
+0. when the first layer goes to a matrix product: its forward pass for all
+   m rows, by column blocks of W_0 (``first_layer_columns``);
 1. rows: part p runs forward and backward for its slice of rows, into the
-   block's rows (every part reads the weights, none writes them);
-2. columns: block c of each layer's output columns is updated in place,
-   ``W[:, c] -= step · Aᵀ D[:, c]`` over all m rows (one GEMM with beta = 1
-   straight into the weights), ``b[c] -= step · Σ_rows D[:, c]``.
+   block's rows, and leaves its deltas times -step (every part reads the
+   weights, none writes them);
+2. update: part c adds ``A[:, i] ᵀ D`` over all m rows to its block i of
+   each layer's rows of W, in place (one product with beta = 1 straight into
+   the weights), and ``Σ_rows D[:, j]`` to its block j of the biases.
 
 The row and column blocks are a function of m and the network (``n_parts``),
 never of the thread count; ``*_parallel`` twins run them on Numba's pool,
@@ -43,13 +42,14 @@ from .network import (
 
 @njit(**JIT_OPTIONS)
 def forward_backward_rows(X, Y, order, start, lo, hi, theta, sizes, offsets, acts, deltas,
-                          act_off, m, first, loss_kind):
+                          act_off, m, first, loss_kind, step):
     """Forward and backward of the batch rows ``lo:hi`` (of m), samples ``order[start + r]``.
 
-    Writes those rows of every layer's activations and deltas in the block of
-    m rows; reads theta. ``first`` = 1: the input rows and the first layer's
-    activations are already in the block (``first_layer_columns``), the
-    forward pass starts at layer 1. Returns their summed loss.
+    Writes those rows of every layer's activations, and of its deltas times
+    ``-step`` (what ``update_phase`` adds), in the block of m rows; reads
+    theta. ``first`` = 1: the input rows and the first layer's activations
+    are already in the block (``first_layer_columns``), the forward pass
+    starts at layer 1. Returns their summed loss.
     """
     L = sizes.shape[0] - 1
     rows = hi - lo
@@ -82,17 +82,22 @@ def forward_backward_rows(X, Y, order, start, lo, hi, theta, sizes, offsets, act
             for r in range(lo, hi):
                 hidden_delta_row(row(deltas, act_off, sizes, l + 1, r), W,
                                  row(acts, act_off, sizes, l, r), row(deltas, act_off, sizes, l, r))
+    # Scaled only now: every hidden delta above came from the unscaled ones.
+    for l in range(1, L + 1):
+        for r in range(lo, hi):
+            d = row(deltas, act_off, sizes, l, r)
+            for j in range(sizes[l]):
+                d[j] *= -step
     return total
 
 
 def _first_layer_columns(theta, sizes, offsets, acts, act_off, m, n_p):
     """Phase 0 (``first`` = 1): column block c of the first layer's activations, all m rows.
 
-    Each column block reads only its own columns of W_0, the very ones
-    ``columns_phase`` updates in the same part: on two cores each keeps its
-    half of W_0 in its own cache from batch to batch, where splitting the
-    forward pass by rows had every core read all of W_0, half of it just
-    written by the other core.
+    Each part reads its own columns of W_0, so only a quarter of W_0 crosses
+    between two cores per batch (the rows the other core updated, in this
+    part's columns), where splitting the forward pass by rows had every core
+    read all of W_0, half of it just written by the other core.
     """
     n1 = sizes[1]
     A = block(acts, act_off, sizes, 0, m)
@@ -105,48 +110,51 @@ def _first_layer_columns(theta, sizes, offsets, acts, act_off, m, n_p):
 
 
 def _rows_phase(X, Y, order, start, m, theta, sizes, offsets, acts, deltas, act_off, n_p,
-                part_loss, first, loss_kind):
+                part_loss, first, loss_kind, step):
     """Phase 1: part p's slice of rows forward and backward; its loss to ``part_loss[p]``."""
     for p in prange(n_p):
         part_loss[p] = forward_backward_rows(
             X, Y, order, start, (m * p) // n_p, (m * (p + 1)) // n_p, theta, sizes, offsets,
-            acts, deltas, act_off, m, first, loss_kind,
+            acts, deltas, act_off, m, first, loss_kind, step,
         )
 
 
-def _columns_phase(theta, sizes, offsets, acts, deltas, act_off, m, n_p, step):
-    """Phase 2: column block c of every layer updated from all m rows; D is scaled in place."""
+def _update_phase(theta, sizes, offsets, acts, deltas, act_off, m, n_p):
+    """Phase 2: part c adds ``Aᵀ D`` (D holds -step times the deltas) to its block of each
+    layer's rows of W, and ``Σ_rows D`` to its block of the biases.
+
+    Blocks of rows, not columns: each part writes one contiguous stretch of
+    W. Two parts writing the two column halves of every row of W_0 (rows of
+    512 bytes) ran their GEMMs 1.2-1.3x slower than one part alone, by rows as
+    fast as alone (/work/perf: the same two tile products at once).
+    """
     L = sizes.shape[0] - 1
     for c in prange(n_p):
         for l in range(L):
             n_in, n_out = sizes[l], sizes[l + 1]
-            c0, c1 = (n_out * c) // n_p, (n_out * (c + 1)) // n_p
-            if c1 == c0:
-                continue
-            A = block(acts, act_off, sizes, l, m)
-            D = block(deltas, act_off, sizes, l + 1, m)[:, c0:c1]
+            D = block(deltas, act_off, sizes, l + 1, m)
+            j0, j1 = (n_out * c) // n_p, (n_out * (c + 1)) // n_p
             b = bias(theta, sizes, offsets, l)
-            for j in range(c1 - c0):
+            for j in range(j0, j1):
                 s = D.dtype.type(0)
                 for r in range(m):
                     s += D[r, j]
-                b[c0 + j] -= step * s
-            # -step into D, so that the GEMM's own accumulate (beta = 1) is the update.
-            for r in range(m):
-                d = D[r]
-                for j in range(c1 - c0):
-                    d[j] *= -step
-            Wc = weights(theta, sizes, offsets, l)[:, c0:c1]
-            if use_blas(m, n_in, c1 - c0):
-                add_at_b(A, D, Wc)
+                b[j] += s
+            i0, i1 = (n_in * c) // n_p, (n_in * (c + 1)) // n_p
+            if i1 == i0:
+                continue
+            A = block(acts, act_off, sizes, l, m)[:, i0:i1]
+            Wr = weights(theta, sizes, offsets, l)[i0:i1]
+            if use_blas(m, i1 - i0, n_out):
+                add_at_b(A, D, Wr)
             else:
                 for r in range(m):
                     a = A[r]
                     d = D[r]
-                    for i in range(n_in):
+                    for i in range(i1 - i0):
                         x = a[i]
-                        w = Wc[i]
-                        for j in range(c1 - c0):
+                        w = Wr[i]
+                        for j in range(n_out):
                             w[j] += x * d[j]
 
 
@@ -156,8 +164,8 @@ first_layer_columns_parallel = njit(parallel=True, **JIT_OPTIONS)(
 )
 rows_phase = njit(**JIT_OPTIONS)(_rows_phase)
 rows_phase_parallel = njit(parallel=True, **JIT_OPTIONS)(twin(_rows_phase, "_parallel"))
-columns_phase = njit(**JIT_OPTIONS)(_columns_phase)
-columns_phase_parallel = njit(parallel=True, **JIT_OPTIONS)(twin(_columns_phase, "_parallel"))
+update_phase = njit(**JIT_OPTIONS)(_update_phase)
+update_phase_parallel = njit(parallel=True, **JIT_OPTIONS)(twin(_update_phase, "_parallel"))
 
 
 @njit(**JIT_OPTIONS)
@@ -177,8 +185,8 @@ def split_batch_step(X, Y, order, start, stop, theta, sizes, offsets, acts, delt
         gather_rows(X, order, start, block(acts, act_off, sizes, 0, m))
         first_layer_columns(theta, sizes, offsets, acts, act_off, m, n_p)
     rows_phase(X, Y, order, start, m, theta, sizes, offsets, acts, deltas, act_off, n_p,
-               part_loss, first, loss_kind)
-    columns_phase(theta, sizes, offsets, acts, deltas, act_off, m, n_p, step)
+               part_loss, first, loss_kind, step)
+    update_phase(theta, sizes, offsets, acts, deltas, act_off, m, n_p)
     total = 0.0
     for p in range(n_p):
         total += part_loss[p]
@@ -188,5 +196,5 @@ def split_batch_step(X, Y, order, start, stop, theta, sizes, offsets, acts, delt
 split_batch_step_parallel = njit(**JIT_OPTIONS)(
     twin(split_batch_step, "_parallel", first_layer_columns=first_layer_columns_parallel,
          rows_phase=rows_phase_parallel,
-         columns_phase=columns_phase_parallel)
+         update_phase=update_phase_parallel)
 )

@@ -242,8 +242,10 @@ def test_this_stage_really_runs_without_jit():
         assert hasattr(kernels.run_epochs, "signatures")
 
 
-# One output unit: of two column blocks, one is empty.
-@pytest.mark.parametrize("sizes", [(3, 4, 1), (BLAS_W, BLAS_W, BLAS_W, 2)], ids=["rows", "blas"])
+# One output unit: of two blocks of its bias, one is empty; one hidden unit: of two blocks
+# of the output layer's rows, one is empty.
+@pytest.mark.parametrize("sizes", [(3, 4, 1), (3, 1, 2), (BLAS_W, BLAS_W, BLAS_W, 2)],
+                         ids=["rows", "one-hidden-unit", "blas"])
 @pytest.mark.parametrize("threads", [1, 2], ids=["serial-twin", "parallel-twin"])
 @pytest.mark.parametrize("mode", ["minibatch", "batch"])
 def test_split_batches_match_reference(mode, threads, sizes, dtype, monkeypatch):
