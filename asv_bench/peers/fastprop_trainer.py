@@ -14,8 +14,10 @@ def setup(threads):
     return (
         f"fastprop {fastprop.__version__}: Numba kernels; batches split into <= "
         f"{Trainer.MAX_PARTS} parts on {max_threads()} Numba threads; within a part, "
-        f"layer blocks of >= {kernels.config.BLAS_MIN_MACS} multiply-adds via np.dot "
-        "(single-threaded BLAS), smaller ones by fused row loops"
+        f"layer blocks of >= {kernels.config.BLAS_MIN_MACS} multiply-adds via matrix products "
+        f"(register tiles up to {kernels.config.TILE_MAX_ROWS} rows through a weight block of "
+        f"<= {kernels.config.TILE_MAX_BYTES >> 10} KB, else single-threaded BLAS), smaller "
+        "ones by fused row loops"
     )
 
 
