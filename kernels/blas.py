@@ -22,6 +22,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .config import JIT_OPTIONS, TILE_MAX_BYTES, TILE_MAX_ROWS
+from .tiles import ld as _ld
 from .tiles import tile_add_at_b, tile_matmul_into
 
 _N, _T = ord("n"), ord("t")
@@ -77,18 +78,12 @@ def _gemm(typingctx, transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # 
     return sig, codegen
 
 
-@njit(inline="always", **JIT_OPTIONS)
-def _ld(X):  # pragma: no cover  (no-JIT: below)
-    """Distance between X's rows, in elements: BLAS's leading dimension of a row-major view."""
-    return X.strides[0] // X.itemsize
-
-
 # Every operand is row-major with contiguous rows: a C-contiguous array, or a
 # block of its columns (``W[:, c0:c1]``), whose rows keep the parent's stride.
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def use_tiles(m, W):  # pragma: no cover  (no-JIT: below)
+def use_tiles(m, W):
     """Whether a product over m rows of A with the (k, n) weight block W runs on tiles.py.
 
     Few rows, and W small enough to stay in L2 while every strip of 6 rows
@@ -152,6 +147,3 @@ if config.DISABLE_JIT:
         G += A.T @ D
 
     gemm_matmul_into, gemm_add_at_b = matmul_into, add_at_b
-
-    def use_tiles(m, W):  # noqa: F811
-        return m <= TILE_MAX_ROWS and W.size * W.itemsize <= TILE_MAX_BYTES

@@ -1,4 +1,4 @@
-"""A batch that fits in one workspace block, split by columns and rows going forward, by rows updating.
+"""A batch that fits in one workspace block, split by columns and rows forward, by rows updating.
 
 ``parallel.batch_step`` used to give each part of a mini-batch its own
 gradient buffer, zeroed per batch and then reduced: on 784-128-64-10 with
@@ -125,8 +125,9 @@ def _update_phase(theta, sizes, offsets, acts, deltas, act_off, m, n_p):
 
     Blocks of rows, not columns: each part writes one contiguous stretch of
     W. Two parts writing the two column halves of every row of W_0 (rows of
-    512 bytes) ran their GEMMs 1.2-1.3x slower than one part alone, by rows as
-    fast as alone (/work/perf: the same two tile products at once).
+    512 bytes) ran their products 1.2-1.3x slower than one part alone; two
+    blocks of rows, each as fast as alone (784-128-64-10, mini-batches of 32:
+    this phase 70 -> 49 µs a batch on two threads).
     """
     L = sizes.shape[0] - 1
     for c in prange(n_p):

@@ -14,10 +14,10 @@ same shapes: 39 and 35 µs for what OpenBLAS did in 66 and 48
 Every element of the result is one chain of multiply-adds in reduction
 order, from zero, then added to the destination or written to it: the same
 bits whatever tile, column block or thread computed it, and on any CPU with
-FMA. ``blas.py`` sends products of at most ``TILE_MAX_ROWS`` rows here.
+FMA. ``blas.use_tiles`` sends products of at most ``TILE_MAX_ROWS`` rows
+through a weight block of at most ``TILE_MAX_BYTES`` here.
 """
 
-import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils, config
@@ -33,16 +33,18 @@ ROWS = 6
 
 # The intrinsic's body runs inside the compiler: the no-JIT stage runs the NumPy spec.
 @intrinsic(prefer_literal=True)
-def _tile(typingctx, R, V, A, a_off, sar, sak, B, b_off, ldb, C, c_off, ldc, K, add):  # pragma: no cover
+def _tile(typingctx, R, V, A, a_off, sar, sak, B, b_off, ldb, C, c_off, ldc, K,  # pragma: no cover
+          add):
     """``C[r, j] (+)= Σ_k A[a_off + r·sar + k·sak] · B[b_off + k·ldb + j]`` for r < R.
 
     R: rows to write, 1 to ``ROWS``; the tile always computes ``ROWS`` rows,
     rows from R on repeating row R - 1 (read, never written), so that one
     compiled tile serves every row count. V (literal): 2 or 1 vectors of
-    columns, or 0 for one column. A, B, C: flat contiguous arrays of one float dtype; C's element
-    (r, j) is ``C[c_off + r·ldc + j]``. K: reduction length. add: 0 writes the
-    sum, 1 adds it to C. Nothing is bounds-checked: the callers' loops are
-    what keep every index inside the arrays.
+    columns, or 0 for one column. A, B, C: arrays of one float dtype,
+    addressed in elements from their first element (rows contiguous, any row
+    stride); C's element (r, j) is at ``c_off + r·ldc + j``. K: reduction
+    length. add: 0 writes the sum, 1 adds it to C. Nothing is bounds-checked:
+    the callers' loops are what keep every index inside the arrays.
     """
     if not isinstance(V, types.IntegerLiteral):
         return None
@@ -151,8 +153,9 @@ def _product(A, a_off, sar, sak, B, b_off, ldb, C, c_off, ldc, M, N, K, add):  #
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _ld(X):  # pragma: no cover
-    """Distance between X's rows, in elements (X: a C-contiguous matrix or a block of its columns)."""
+def ld(X):  # pragma: no cover  (no-JIT: the products' stand-ins below)
+    """Distance between X's rows, in elements: the leading dimension of a row-major matrix
+    with contiguous rows (a C-contiguous array, or a block of its columns)."""
     return X.strides[0] // X.itemsize
 
 
@@ -161,7 +164,7 @@ def tile_matmul_into(A, W, Z):  # pragma: no cover  (no-JIT: below)
     """``Z = A @ W``: A (m, k), W (k, n), Z (m, n); rows contiguous, any row strides."""
     m, k = A.shape
     n = W.shape[1]
-    _product(A, 0, _ld(A), 1, W, 0, _ld(W), Z, 0, _ld(Z), m, n, k, 0)
+    _product(A, 0, ld(A), 1, W, 0, ld(W), Z, 0, ld(Z), m, n, k, 0)
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -169,7 +172,7 @@ def tile_add_at_b(A, D, G):  # pragma: no cover  (no-JIT: below)
     """``G += A.T @ D``: A (m, k), D (m, n), G (k, n); rows contiguous, any row strides."""
     m, k = A.shape
     n = D.shape[1]
-    _product(A, 0, 1, _ld(A), D, 0, _ld(D), G, 0, _ld(G), k, n, m, 1)
+    _product(A, 0, 1, ld(A), D, 0, ld(D), G, 0, ld(G), k, n, m, 1)
 
 
 if config.DISABLE_JIT:
