@@ -28,6 +28,10 @@ stages="${FASTPROP_TEST_STAGES:-1 2 3}"
 scratch="$(mktemp -d)"
 bg_pid=""
 trap '[ -z "$bg_pid" ] || kill -- "-$bg_pid" 2>/dev/null; rm -rf "$NUMBA_CACHE_DIR" "$scratch"' EXIT
+# Ctrl-C stops the run (and, through the EXIT trap, the background stage)
+# instead of counting as one stage's failure and waiting for the others.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
     local name="$1" start=$SECONDS
     shift
