@@ -46,6 +46,10 @@ timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
 # CI box when run in one process); they run in the background (stage 1a)
 # while the rest of stage 1 and then stage 2 use the other core. Their
 # output is printed when they finish; a failure in either fails the run.
+# Stage 1a compiles into a Numba cache of its own: two processes compiling
+# the same parallel kernels into one cache directory can leave an index and
+# its gufunc file from different compilations, and the next load then calls
+# a null pointer (numba#10128; it segfaulted test_kernels_parallel.py here).
 heavy=(tests/test_allocations.py tests/test_cache_bits.py tests/test_kernels_parallel.py)
 heavy_ignore=()
 for f in "${heavy[@]}"; do heavy_ignore+=("--ignore=$f"); done
@@ -57,6 +61,7 @@ case " $stages " in *" 1 "*)
     bash -c 'start=$SECONDS; rc=0; "$@" || rc=$?
              echo "== stage 1a (pytest: the compile-heavy files): $((SECONDS - start)) s"
              exit "$rc"' _ \
+        env NUMBA_CACHE_DIR="$scratch/stage1a-cache" \
         "$py" -m pytest -p no:cacheprovider --durations=5 "${heavy[@]}" "$@" \
         >"$scratch/stage1a.log" 2>&1 &
     bg_pid=$!
