@@ -39,18 +39,20 @@ timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
     echo "== stage $name: $((SECONDS - start)) s"
 }
 
-# Stage 1: the suite as users run it, in two pytest processes at once. Three
+# Stage 1: the suite as users run it, in two pytest processes at once. Four
 # files spend almost all their time compiling kernel chains, on one core,
 # most of it in child interpreters of their own (test_allocations.py,
 # test_cache_bits.py, test_kernels_parallel.py: 390 of stage 1's 550 s on the
-# CI box when run in one process); they run in the background (stage 1a)
+# CI box when run in one process; test_compile_lock.py, about 45 s); they run
+# in the background (stage 1a)
 # while the rest of stage 1 and then stage 2 use the other core. Their
 # output is printed when they finish; a failure in either fails the run.
 # Stage 1a compiles into a Numba cache of its own: two processes compiling
 # the same parallel kernels into one cache directory can leave an index and
 # its gufunc file from different compilations, and the next load then calls
 # a null pointer (numba#10128; it segfaulted test_kernels_parallel.py here).
-heavy=(tests/test_allocations.py tests/test_cache_bits.py tests/test_kernels_parallel.py)
+heavy=(tests/test_allocations.py tests/test_cache_bits.py tests/test_kernels_parallel.py
+       tests/test_compile_lock.py)
 heavy_ignore=()
 for f in "${heavy[@]}"; do heavy_ignore+=("--ignore=$f"); done
 failed=0
@@ -75,14 +77,14 @@ esac
 # bounds silently); a fresh cache, since the checks are compiled in; child
 # interpreters inherit the setting. Every test file runs except those about
 # the plumbing around the kernels (command line, Dask, asv, files, plots,
-# estimators, start-up, kill safety), which train through the same kernels
+# estimators, start-up, kill safety, the compile lock), which train through the same kernels
 # the remaining files drive on crafted shapes, and the two that compile every
 # kernel chain in a child of their own (test_cache_bits.py compares compiled
 # and cached bits, test_allocations.py counts allocations: 100-180 s each on
 # the CI box). Stage 1 runs them all; without them stage 2 keeps CI within
 # its 15 minutes.
-stage2_skips=(cache_bits allocations cli distributed benchmarks faults startup plot io tabular
-              sklearn progress backprop_doc config reference scaling)
+stage2_skips=(cache_bits allocations compile_lock cli distributed benchmarks faults startup plot
+              io tabular sklearn progress backprop_doc config reference scaling)
 stage2_ignore=()
 for name in "${stage2_skips[@]}"; do stage2_ignore+=("--ignore=tests/test_$name.py"); done
 case " $stages " in *" 2 "*)

@@ -11,6 +11,7 @@ from .kernels.parallel import _n_parts as n_parts
 from .kernels.tiny import is_tiny
 from .network import Network
 from .reference import shuffle_generator
+from .compile_lock import ensure_compiled
 from .threads import KernelThreads, check_threads
 from .validation import (
     as_inputs,
@@ -358,13 +359,17 @@ class Trainer:
                         run = kernels.run_epochs_whole
                     else:
                         run = kernels.run_epochs_parallel if pool.parallel else kernels.run_epochs
-                    run(
+                    args = (
                         self.X, self.Y, orders, net.params, net._sizes, net._offsets,
                         ws.partials, ws.part_acts, ws.part_deltas, ws.part_loss,
                         ws.act_off, self.snapshot, losses, self.mode == "sgd", self.batch_size,
                         self.chunk, self.n_weights, ws.parts, self.MIN_PART_MACS, self.lr,
                         self.mean, self.loss_code, -1.0 if tol is None else tol,
                     )
+                    if pool.parallel:
+                        # numba#10128: see compile_lock.py.
+                        ensure_compiled(run, args)
+                    run(*args)
         finally:
             done = losses[losses != -1.0]
             finite = done[np.isfinite(done)]
