@@ -39,12 +39,13 @@ timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
     echo "== stage $name: $((SECONDS - start)) s"
 }
 
-# Stage 1: the suite as users run it, in two pytest processes at once. Four
+# Stage 1: the suite as users run it, in two pytest processes at once. Five
 # files spend almost all their time compiling kernel chains, on one core,
 # most of it in child interpreters of their own (test_allocations.py,
 # test_cache_bits.py, test_kernels_parallel.py: 390 of stage 1's 550 s on the
-# CI box when run in one process; test_compile_lock.py, about 45 s); they run
-# in the background (stage 1a)
+# CI box when run in one process; test_compile_lock.py, about 45 s;
+# test_benchmarks.py, 150 s of asv benchmarks compiling the chains they time);
+# they run in the background (stage 1a)
 # while the rest of stage 1 and then stage 2 use the other core. Their
 # output is printed when they finish; a failure in either fails the run.
 # Stage 1a compiles into a Numba cache of its own: two processes compiling
@@ -52,7 +53,7 @@ timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
 # its gufunc file from different compilations, and the next load then calls
 # a null pointer (numba#10128; it segfaulted test_kernels_parallel.py here).
 heavy=(tests/test_allocations.py tests/test_cache_bits.py tests/test_kernels_parallel.py
-       tests/test_compile_lock.py)
+       tests/test_compile_lock.py tests/test_benchmarks.py)
 heavy_ignore=()
 for f in "${heavy[@]}"; do heavy_ignore+=("--ignore=$f"); done
 failed=0
