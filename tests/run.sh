@@ -45,13 +45,12 @@ timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
 # test_cache_bits.py, test_kernels_parallel.py: 390 of stage 1's 550 s on the
 # CI box when run in one process; test_compile_lock.py, about 45 s;
 # test_benchmarks.py, 150 s of asv benchmarks compiling the chains they time);
-# they run in the background (stage 1a)
-# while the rest of stage 1 and then stage 2 use the other core. Their
-# output is printed when they finish; a failure in either fails the run.
-# Stage 1a compiles into a Numba cache of its own: two processes compiling
-# the same parallel kernels into one cache directory can leave an index and
-# its gufunc file from different compilations, and the next load then calls
-# a null pointer (numba#10128; it segfaulted test_kernels_parallel.py here).
+# they run in the background (stage 1a) while the rest of stage 1 and then
+# stage 2 use the other core. Their output is printed when they finish; a
+# failure in either fails the run. Stage 1a compiles into a Numba cache of
+# its own: its tests call parallel kernels directly, past the trainer's
+# compile lock (fastprop/compile_lock.py, numba#10128), and sharing stage
+# 1b's cache segfaulted test_kernels_parallel.py here.
 heavy=(tests/test_allocations.py tests/test_cache_bits.py tests/test_kernels_parallel.py
        tests/test_compile_lock.py tests/test_benchmarks.py)
 heavy_ignore=()
@@ -78,12 +77,12 @@ esac
 # bounds silently); a fresh cache, since the checks are compiled in; child
 # interpreters inherit the setting. Every test file runs except those about
 # the plumbing around the kernels (command line, Dask, asv, files, plots,
-# estimators, start-up, kill safety, the compile lock), which train through the same kernels
-# the remaining files drive on crafted shapes, and the two that compile every
-# kernel chain in a child of their own (test_cache_bits.py compares compiled
-# and cached bits, test_allocations.py counts allocations: 100-180 s each on
-# the CI box). Stage 1 runs them all; without them stage 2 keeps CI within
-# its 15 minutes.
+# estimators, start-up, kill safety, the compile lock), which train through
+# the same kernels the remaining files drive on crafted shapes, and the two
+# that compile every kernel chain in a child of their own (test_cache_bits.py
+# compares compiled and cached bits, test_allocations.py counts allocations:
+# 100-180 s each on the CI box). Stage 1 runs them all; without them stage 2
+# keeps CI within its 15 minutes.
 stage2_skips=(cache_bits allocations compile_lock cli distributed benchmarks faults startup plot
               io tabular sklearn progress backprop_doc config reference scaling)
 stage2_ignore=()

@@ -22,6 +22,8 @@ import contextlib
 import os
 import tempfile
 
+from numba.core import config
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover  (Windows)
@@ -32,8 +34,6 @@ LOCK_NAME = "fastprop-compile.lock"
 
 def lock_path():
     """The lock file shared by every process that uses the same Numba cache."""
-    from numba.core import config
-
     return os.path.join(config.CACHE_DIR or tempfile.gettempdir(), LOCK_NAME)
 
 

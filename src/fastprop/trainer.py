@@ -5,13 +5,13 @@ import warnings
 import numpy as np
 
 from . import fitting, kernels
+from .compile_lock import ensure_compiled
 from .kernels.config import BLAS_MIN_MACS
 from .kernels.deferred import BLOCKS, DEFER_ROWS, defers
 from .kernels.parallel import _n_parts as n_parts
 from .kernels.tiny import is_tiny
 from .network import Network
 from .reference import shuffle_generator
-from .compile_lock import ensure_compiled
 from .threads import KernelThreads, check_threads
 from .validation import (
     as_inputs,
@@ -366,7 +366,7 @@ class Trainer:
                         self.chunk, self.n_weights, ws.parts, self.MIN_PART_MACS, self.lr,
                         self.mean, self.loss_code, -1.0 if tol is None else tol,
                     )
-                    if pool.parallel:
+                    if run in (kernels.run_epochs_parallel, kernels.run_epochs_deferred_parallel):
                         # numba#10128: see compile_lock.py.
                         ensure_compiled(run, args)
                     run(*args)
