@@ -14,11 +14,17 @@ are inlined into their callers for the same reason.
 from numba import njit
 
 from .config import JIT_OPTIONS
+from .row_products import row_product
 from .scalar import clip_eps, output_delta_term, sample_loss_term, sigmoid
-from .vector import dot
+from .vector import dot, dots
 
 # Row kernels run once per sample and layer: inline them where they are called.
 ROW_OPTIONS = dict(JIT_OPTIONS, inline="always")
+
+# Hidden deltas take the dot products of this many rows of W at once
+# (``vector.dots``): one row's short dot is a chain of dependent adds, and
+# several in step keep the FMA units busy.
+DOT_ROWS = 4
 
 
 @njit(**ROW_OPTIONS)
@@ -29,14 +35,9 @@ def forward_row(a_in, W, b, z):
     Matches ``reference.forward_layer``.
     """
     one = W.dtype.type(1)
-    n_out = z.shape[0]
-    for j in range(n_out):
+    for j in range(z.shape[0]):
         z[j] = b[j]
-    for i in range(a_in.shape[0]):
-        x = a_in[i]
-        w = W[i * n_out : (i + 1) * n_out]
-        for j in range(n_out):
-            z[j] += x * w[j]
+    row_product(0, a_in, W, z, a_in, z, one)
     for j in range(z.shape[0]):
         z[j] = sigmoid(z[j], one)
 
@@ -53,18 +54,10 @@ def step_forward_row(a_prev, delta, lr, a_in, W, b, z):
     Equals ``step_row`` followed by ``forward_row``.
     """
     one = W.dtype.type(1)
-    n_out = z.shape[0]
-    for j in range(n_out):
+    for j in range(z.shape[0]):
         b[j] -= lr * delta[j]
         z[j] = b[j]
-    for i in range(a_in.shape[0]):
-        c = lr * a_prev[i]
-        x = a_in[i]
-        w = W[i * n_out : (i + 1) * n_out]
-        for j in range(n_out):
-            v = w[j] - c * delta[j]
-            w[j] = v
-            z[j] += x * v
+    row_product(1, a_in, W, z, a_prev, delta, lr)
     for j in range(z.shape[0]):
         z[j] = sigmoid(z[j], one)
 
@@ -131,9 +124,15 @@ def hidden_delta_row(delta_next, W_next, a, delta):
     """
     one = a.dtype.type(1)
     n_next = delta_next.shape[0]
-    for i in range(a.shape[0]):
-        s = dot(delta_next, W_next[i * n_next : (i + 1) * n_next])
-        delta[i] = s * a[i] * (one - a[i])
+    n = a.shape[0]
+    i = 0
+    while n - i >= DOT_ROWS:
+        dots(DOT_ROWS, delta_next, W_next, i, delta)
+        i += DOT_ROWS
+    for r in range(i, n):
+        delta[r] = dot(delta_next, W_next[r * n_next : (r + 1) * n_next])
+    for r in range(n):
+        delta[r] = delta[r] * a[r] * (one - a[r])
 
 
 @njit(**ROW_OPTIONS)

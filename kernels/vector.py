@@ -62,6 +62,62 @@ def _is_vector(t):  # pragma: no cover (typing runs only when compiling)
             and t.dtype in (types.float32, types.float64))
 
 
+def _emit_dots(context, builder, fty, x_data, row_data, n):  # pragma: no cover
+    """IR for ``x · y_r`` in ``dot_python``'s order, for every row pointer in ``row_data``
+    at once (their loads share x's, and their chains overlap); returns the sums."""
+    itemsize = context.get_abi_sizeof(fty)
+    w = VECTOR_BYTES // itemsize
+    vty = ir.VectorType(fty, w)
+    module = builder.module
+    suffix = "f32" if itemsize == 4 else "f64"
+    fmuladd_v = cgutils.get_or_insert_function(
+        module, ir.FunctionType(vty, [vty] * 3), f"llvm.fmuladd.v{w}{suffix}")
+    fmuladd_s = cgutils.get_or_insert_function(
+        module, ir.FunctionType(fty, [fty] * 3), f"llvm.fmuladd.{suffix}")
+    intp = n.type
+
+    def load_v(ptr, j):
+        p = builder.bitcast(builder.gep(ptr, [j]), vty.as_pointer())
+        return builder.load(p, align=itemsize)
+
+    zero_v = ir.Constant(vty, [ir.Constant(fty, 0.0)] * w)
+    acc = [[cgutils.alloca_once_value(builder, zero_v) for _ in range(2)] for _ in row_data]
+    step2 = ir.Constant(intp, 2 * w)
+    n2 = builder.sub(n, builder.srem(n, step2))
+    with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n2, step2) as (j, _):
+        j1 = builder.add(j, ir.Constant(intp, w))
+        x0, x1 = load_v(x_data, j), load_v(x_data, j1)
+        for y, (a0, a1) in zip(row_data, acc):
+            builder.store(builder.call(fmuladd_v, [x0, load_v(y, j), builder.load(a0)]), a0)
+            builder.store(builder.call(fmuladd_v, [x1, load_v(y, j1), builder.load(a1)]), a1)
+    lanes = [cgutils.alloca_once_value(builder, builder.fadd(builder.load(a0), builder.load(a1)))
+             for a0, a1 in acc]
+    nv = builder.sub(n, builder.srem(n, ir.Constant(intp, w)))
+    with builder.if_then(builder.icmp_signed(">", nv, n2)):
+        x0 = load_v(x_data, n2)
+        for y, lane in zip(row_data, lanes):
+            builder.store(builder.call(fmuladd_v, [x0, load_v(y, n2), builder.load(lane)]), lane)
+    sums = []
+    for lane in lanes:
+        v = builder.load(lane)
+        width = w
+        while width > 1:
+            half = width // 2
+            mask = ir.VectorType(ir.IntType(32), half)
+            lo = builder.shuffle_vector(v, v, ir.Constant(mask, list(range(half))))
+            hi = builder.shuffle_vector(v, v, ir.Constant(mask, list(range(half, width))))
+            v = builder.fadd(lo, hi)
+            width = half
+        sums.append(cgutils.alloca_once_value(
+            builder, builder.extract_element(v, ir.Constant(ir.IntType(32), 0))))
+    with cgutils.for_range_slice(builder, nv, n, ir.Constant(intp, 1)) as (j, _):
+        x = builder.load(builder.gep(x_data, [j]))
+        for y, s in zip(row_data, sums):
+            builder.store(builder.call(fmuladd_s, [x, builder.load(builder.gep(y, [j])),
+                                                   builder.load(s)]), s)
+    return [builder.load(s) for s in sums]
+
+
 # Code generation runs only when compiling: CI's no-JIT stage, which measures
 # the kernels' coverage, runs dot_python instead.
 @intrinsic
@@ -77,62 +133,48 @@ def _dot(typingctx, x, y):  # pragma: no cover
         ny = builder.extract_value(ya.shape, 0)
         n = builder.select(builder.icmp_signed("<", nx, ny), nx, ny)
         fty = context.get_value_type(sig.return_type)
-        itemsize = context.get_abi_sizeof(fty)
-        w = VECTOR_BYTES // itemsize
-        vty = ir.VectorType(fty, w)
-        module = builder.module
-        suffix = "f32" if itemsize == 4 else "f64"
-        fmuladd_v = cgutils.get_or_insert_function(
-            module, ir.FunctionType(vty, [vty] * 3), f"llvm.fmuladd.v{w}{suffix}")
-        fmuladd_s = cgutils.get_or_insert_function(
-            module, ir.FunctionType(fty, [fty] * 3), f"llvm.fmuladd.{suffix}")
-        intp = n.type
-
-        def load_v(ptr, j):
-            p = builder.bitcast(builder.gep(ptr, [j]), vty.as_pointer())
-            return builder.load(p, align=itemsize)
-
-        zero_v = ir.Constant(vty, [ir.Constant(fty, 0.0)] * w)
-        acc0 = cgutils.alloca_once_value(builder, zero_v)
-        acc1 = cgutils.alloca_once_value(builder, zero_v)
-        step2 = ir.Constant(intp, 2 * w)
-        n2 = builder.sub(n, builder.srem(n, step2))
-        with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n2, step2) as (j, _):
-            j1 = builder.add(j, ir.Constant(intp, w))
-            builder.store(builder.call(fmuladd_v, [load_v(xa.data, j), load_v(ya.data, j),
-                                                   builder.load(acc0)]), acc0)
-            builder.store(builder.call(fmuladd_v, [load_v(xa.data, j1), load_v(ya.data, j1),
-                                                   builder.load(acc1)]), acc1)
-        lane = cgutils.alloca_once_value(
-            builder, builder.fadd(builder.load(acc0), builder.load(acc1)))
-        nv = builder.sub(n, builder.srem(n, ir.Constant(intp, w)))
-        with builder.if_then(builder.icmp_signed(">", nv, n2)):
-            builder.store(builder.call(fmuladd_v, [load_v(xa.data, n2), load_v(ya.data, n2),
-                                                   builder.load(lane)]), lane)
-        v = builder.load(lane)
-        width = w
-        while width > 1:
-            half = width // 2
-            mask = ir.VectorType(ir.IntType(32), half)
-            lo = builder.shuffle_vector(v, v, ir.Constant(mask, list(range(half))))
-            hi = builder.shuffle_vector(v, v, ir.Constant(mask, list(range(half, width))))
-            v = builder.fadd(lo, hi)
-            width = half
-        s = cgutils.alloca_once_value(builder, builder.extract_element(v, ir.Constant(
-            ir.IntType(32), 0)))
-        with cgutils.for_range_slice(builder, nv, n, ir.Constant(intp, 1)) as (j, _):
-            x = builder.load(builder.gep(xa.data, [j]))
-            y = builder.load(builder.gep(ya.data, [j]))
-            builder.store(builder.call(fmuladd_s, [x, y, builder.load(s)]), s)
-        return builder.load(s)
+        return _emit_dots(context, builder, fty, xa.data, [ya.data], n)[0]
 
     return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def _dots(typingctx, R, x, W, i0, out):  # pragma: no cover
+    """``out[i0 + r] = x · W[(i0 + r) n : (i0 + r + 1) n]`` for r < R (literal), n = len(x):
+    rows of a flat matrix, each in ``dot``'s order. Unchecked, as ``dot``."""
+    if not (isinstance(R, types.IntegerLiteral) and all(
+            _is_vector(t) and t.dtype == x.dtype for t in (x, W, out))):
+        return None
+    rows = R.literal_value
+    sig = types.void(R, x, W, i0, out)
+
+    def codegen(context, builder, signature, args):
+        tys = signature.args
+        xa, wa, oa = (context.make_array(tys[i])(context, builder, args[i]) for i in (1, 2, 4))
+        n = builder.extract_value(xa.shape, 0)
+        first = context.cast(builder, args[3], tys[3], types.intp)
+        rows_at = [builder.add(first, ir.Constant(n.type, r)) for r in range(rows)]
+        row_data = [builder.gep(wa.data, [builder.mul(i, n)]) for i in rows_at]
+        fty = context.get_value_type(x.dtype)
+        for i, s in zip(rows_at, _emit_dots(context, builder, fty, xa.data, row_data, n)):
+            builder.store(s, builder.gep(oa.data, [i]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def dots_python(R, x, W, i0, out):
+    """``dots`` in plain Python: each row's ``dot_python``."""
+    n = x.shape[0]
+    for i in range(i0, i0 + R):
+        out[i] = dot_python(x, W[i * n : (i + 1) * n])
 
 
 # Without JIT an intrinsic cannot run; the kernels then call the spec. (Not an
 # njit wrapper: slicing both arguments to one length cost ~5 ns a call, 8% of
 # a per-sample SGD step that calls dot 200 times.)
 dot = dot_python if config.DISABLE_JIT else _dot
+dots = dots_python if config.DISABLE_JIT else _dots
 dot.__doc__ = """``x · y`` for two contiguous 1-d float arrays of one dtype, in the order of
 ``dot_python``, over their first ``min(len(x), len(y))`` elements: the generated
 loads are unchecked, even under NUMBA_BOUNDSCHECK, so they never go past the

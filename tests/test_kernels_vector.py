@@ -5,7 +5,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from fastprop.kernels.vector import dot, dot_python, lanes
+from fastprop.kernels.vector import dot, dot_python, dots, dots_python, lanes
 
 
 @njit
@@ -99,3 +99,44 @@ def test_dot_of_different_lengths_stops_at_the_shorter():
     x = np.arange(1, 10, dtype=np.float32)
     assert dot_call(x, np.ones(8, np.float32)) == dot_call(x[:8], np.ones(8, np.float32)) == 36
     assert dot_call(np.ones(8, np.float32), x) == 36
+
+
+# --- dots: several rows of a flat matrix at once -------------------------------------
+
+
+@njit
+def dots_call(R, x, W, i0, out):
+    # R must reach dots as a literal.
+    if R == 1:
+        dots(1, x, W, i0, out)
+    elif R == 2:
+        dots(2, x, W, i0, out)
+    elif R == 3:
+        dots(3, x, W, i0, out)
+    else:
+        dots(4, x, W, i0, out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 10, 15, 16, 17, 31, 33, 64, 100])
+@pytest.mark.parametrize("R", [1, 2, 3, 4])
+def test_dots_gives_each_row_the_bits_of_dot(R, n, dtype):
+    """Rows i0 .. i0 + R - 1 of a flat (rows, n) matrix, each with exactly ``dot``'s sum,
+    written to out[i0 + r] and nowhere else."""
+    rng = np.random.default_rng(10 * n + R)
+    rows, i0 = R + 3, 2
+    x = (rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, n)).astype(dtype)
+    W = rng.standard_normal(rows * n).astype(dtype)
+    out = rng.standard_normal(rows + 2).astype(dtype)
+    before = out.copy()
+    dots_call(R, x, W, i0, out[1:-1])
+    got = out[1:-1]
+    for i in range(rows):
+        if i0 <= i < i0 + R:
+            assert got[i] == dot_call(x, W[i * n : (i + 1) * n]), i
+        else:
+            assert got[i] == before[1 + i], i
+    assert out[0] == before[0] and out[-1] == before[-1]
+    spec = before[1:-1].copy()
+    dots_python(R, x, W, i0, spec)
+    np.testing.assert_allclose(got, spec, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-30)

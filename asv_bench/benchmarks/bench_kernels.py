@@ -14,6 +14,11 @@ through ``split.split_batch_step`` (rows, then columns, no buffers).
 ``TimeElementwise`` times the sigmoid and the hidden deltas' dot products.
 ``TimeTiles`` and ``RatioTiles`` time the register-tiled products
 (``kernels.tiles``) against BLAS on the blocks a split mini-batch multiplies.
+``TimeRowKernels`` and ``RatioRowKernels`` time per-sample SGD's row kernels
+on the layers it runs them on: the update fused with the next forward pass
+with its sums in registers (``kernels.row_products``) against the plain
+loops, and the hidden deltas' dot products four rows at a time
+(``vector.dots``) against one row at a time.
 """
 
 import statistics
@@ -31,7 +36,10 @@ from fastprop.kernels import (
     sgd_epoch_deferred_parallel,
 )
 from fastprop.kernels.deferred import BLOCKS, DEFER_ROWS
+from fastprop.kernels.config import JIT_OPTIONS
 from fastprop.kernels.layers import hidden_delta_row
+from fastprop.kernels.row_products import row_product, row_product_python
+from fastprop.kernels.vector import dot
 from fastprop.kernels.scalar import sigmoid
 
 from fastprop import Network
@@ -358,4 +366,79 @@ class RatioTiles(_Tiles):
                         self.call[op, impl]()
                     times.append(time.perf_counter() - start)
                 ratios.append(times[0] / times[1])
+        return statistics.median(ratios)
+
+
+# (n_in, n_out) of the deeper layers per-sample SGD runs by rows: 784-128-64-10's
+# 128 x 64 and 64 x 10, 64-32-10's 64 x 32 and 32 x 10.
+ROW_SHAPES = ["128x64", "64x10", "64x32", "32x10"]
+_step_loops = njit(**JIT_OPTIONS)(row_product_python)
+
+
+@njit(**JIT_OPTIONS)
+def _row_kernel(op, impl, a_in, W, z, a_prev, delta, lr, a, reps):
+    n_next = delta.shape[0]
+    for _ in range(reps):
+        if op == 0 and impl == 0:
+            row_product(1, a_in, W, z, a_prev, delta, lr)
+        elif op == 0:
+            _step_loops(1, a_in, W, z, a_prev, delta, lr)
+        elif impl == 0:
+            hidden_delta_row(delta, W, a, a_prev)
+        else:
+            for i in range(a.shape[0]):
+                s = dot(delta, W[i * n_next : (i + 1) * n_next])
+                a_prev[i] = s * a[i] * (1 - a[i])
+
+
+class _RowKernels:
+    def setup(self, shape, dtype, op, impl):
+        n_in, n_out = (int(v) for v in shape.split("x"))
+        rng = np.random.default_rng(0)
+        self.args = (
+            rng.random(n_in).astype(dtype),
+            (0.1 * rng.standard_normal(n_in * n_out)).astype(dtype),
+            np.zeros(n_out, dtype),
+            rng.random(n_in).astype(dtype),
+            (1e-3 * rng.standard_normal(n_out)).astype(dtype),
+            np.dtype(dtype).type(1e-6),
+            rng.random(n_in).astype(dtype),
+        )
+        self.op = ["step_forward", "hidden_delta"].index(op)
+        for i in (0, 1):
+            _row_kernel(self.op, i, *self.args, 1)
+
+    def run(self, impl, reps):
+        _row_kernel(self.op, impl, *self.args, reps)
+
+
+class TimeRowKernels(_RowKernels):
+    """100 calls of a row kernel: "new" as the kernels run it, "old" the loops it replaced."""
+
+    params = [ROW_SHAPES, DTYPES, ["step_forward", "hidden_delta"], ["new", "old"]]
+    param_names = ["shape", "dtype", "op", "impl"]
+
+    def time_kernel(self, shape, dtype, op, impl):
+        self.run(["new", "old"].index(impl), 100)
+
+
+class RatioRowKernels(_RowKernels):
+    """The row kernel's time over the loops it replaced, in one process; below 1: faster."""
+
+    params = [ROW_SHAPES, DTYPES, ["step_forward", "hidden_delta"]]
+    param_names = ["shape", "dtype", "op"]
+    unit = "ratio"
+
+    def setup(self, shape, dtype, op):
+        super().setup(shape, dtype, op, "new")
+
+    def track_ratio(self, shape, dtype, op):
+        ratios = []
+        for _ in range(5):
+            times = []
+            for impl in (0, 1):
+                start = time.perf_counter()
+                self.run(impl, 2000)
+                times.append(time.perf_counter() - start)
+            ratios.append(times[0] / times[1])
         return statistics.median(ratios)
