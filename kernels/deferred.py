@@ -57,6 +57,7 @@ from .layers import (
 )
 from .network import all_finite, bias, block, flat_weights, gather_rows, row, weights
 from .scalar import sigmoid
+from .vector import lanes
 
 # Samples per block. Shorter blocks pay GEMM set-up and packing of W_0 more
 # often, longer ones a Gram matrix and corrections that grow with K. With
@@ -75,8 +76,9 @@ DEFER_MIN_WEIGHTS = 8192
 # fixed number, not the thread count, so that the bits never depend on it.
 N_COLS = 2
 
-# split_column's unit: two vectors of float32 columns, the tiles' width.
-TILE_COLUMNS = 16
+# split_column's unit: the tiles' width in float32, two vectors of columns
+# (two float64 tiles).
+TILE_COLUMNS = 2 * lanes(np.float32)
 
 # Blocks of data rows in the workspace: the last block's (its update is
 # applied during the current block), the current one's and the next one's.

@@ -63,6 +63,21 @@ def _operands(shape, dtype):
     return A, W, D
 
 
+def _median_ratio(ours, baseline, calls=1, rounds=5):
+    """Median over ``rounds`` of the time of ``calls`` calls of ``ours`` over the same of
+    ``baseline``, the two run back to back."""
+    ratios = []
+    for _ in range(rounds):
+        times = []
+        for f in (ours, baseline):
+            start = time.perf_counter()
+            for _ in range(calls):
+                f()
+            times.append(time.perf_counter() - start)
+        ratios.append(times[0] / times[1])
+    return statistics.median(ratios)
+
+
 class _Gemm:
     def setup(self, shape, dtype, op):
         A, W, D = _operands(shape, dtype)
@@ -105,16 +120,7 @@ class RatioLayerGemm(_Gemm):
     unit = "ratio"
 
     def track_ratio(self, shape, dtype, op):
-        ratios = []
-        for _ in range(5):
-            times = []
-            for f in (self.ours, self.baseline):
-                start = time.perf_counter()
-                for _ in range(20):
-                    f()
-                times.append(time.perf_counter() - start)
-            ratios.append(times[0] / times[1])
-        return statistics.median(ratios)
+        return _median_ratio(self.ours, self.baseline, calls=20)
 
 
 class TimePartsGradient:
@@ -204,15 +210,7 @@ class RatioSgdDeferred(_SgdEpoch):
     unit = "ratio"
 
     def track_ratio(self, network, dtype, kernel):
-        ratios = []
-        for _ in range(5):
-            times = []
-            for name in (kernel, "sgd_epoch"):
-                start = time.perf_counter()
-                self.run(name)
-                times.append(time.perf_counter() - start)
-            ratios.append(times[0] / times[1])
-        return statistics.median(ratios)
+        return _median_ratio(lambda: self.run(kernel), lambda: self.run("sgd_epoch"))
 
 
 class TimeBatchStep:
@@ -356,17 +354,8 @@ class RatioTiles(_Tiles):
         super().setup(shape, dtype, op, "tiles")
 
     def track_ratio(self, shape, dtype, op):
-        ratios = []
         with KernelThreads(1, splits=False, uses_blas=True):
-            for _ in range(5):
-                times = []
-                for impl in ("tiles", "blas"):
-                    start = time.perf_counter()
-                    for _ in range(20):
-                        self.call[op, impl]()
-                    times.append(time.perf_counter() - start)
-                ratios.append(times[0] / times[1])
-        return statistics.median(ratios)
+            return _median_ratio(self.call[op, "tiles"], self.call[op, "blas"], calls=20)
 
 
 # (n_in, n_out) of the deeper layers per-sample SGD runs by rows: 784-128-64-10's
@@ -433,12 +422,4 @@ class RatioRowKernels(_RowKernels):
         super().setup(shape, dtype, op, "new")
 
     def track_ratio(self, shape, dtype, op):
-        ratios = []
-        for _ in range(5):
-            times = []
-            for impl in (0, 1):
-                start = time.perf_counter()
-                self.run(impl, 2000)
-                times.append(time.perf_counter() - start)
-            ratios.append(times[0] / times[1])
-        return statistics.median(ratios)
+        return _median_ratio(lambda: self.run(0, 2000), lambda: self.run(1, 2000))
