@@ -32,11 +32,15 @@ trap '[ -z "$bg_pid" ] || kill -- "-$bg_pid" 2>/dev/null; rm -rf "$NUMBA_CACHE_D
 # instead of counting as one stage's failure and waiting for the others.
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# Returns the command's status: called as "timed ... || failed=1", set -e is off inside,
+# and a function that ended on its echo returned 0 for a failed stage (until session 10,
+# every stage 1b or 2 failure passed CI).
 timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
-    local name="$1" start=$SECONDS
+    local name="$1" start=$SECONDS rc=0
     shift
-    "$@"
+    "$@" || rc=$?
     echo "== stage $name: $((SECONDS - start)) s"
+    return "$rc"
 }
 
 # Stage 1: the suite as users run it, in two pytest processes at once. Five
@@ -113,7 +117,7 @@ print(os.path.dirname(u.find_spec("fastprop.kernels").origin))')"
     timed "3 (pytest tests/test_nojit.py, NUMBA_DISABLE_JIT=1, coverage)" \
         env NUMBA_DISABLE_JIT=1 COVERAGE_FILE="$scratch/coverage" \
         "$py" -m pytest tests/test_nojit.py -q -p no:cacheprovider \
-        --cov="$kernels_dir" --cov-report=term-missing
+        --cov="$kernels_dir" --cov-report=term-missing || failed=1
     echo "== kernels/ line coverage without JIT: $(COVERAGE_FILE="$scratch/coverage" \
         "$py" -m coverage report --format=total)%" ;;
 esac
