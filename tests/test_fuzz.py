@@ -108,19 +108,39 @@ def test_int_beyond_float_range(name):
 
 
 def blas_network():
-    """A layer wide enough for BLAS (which sums in its own order) on ``huge_rows``' block."""
-    width = math.isqrt(kernels.config.BLAS_MIN_MACS) + 1
-    return Network((width, width, 1), seed=0), width
+    """A first layer that runs on BLAS for ``huge_rows``' block, its weights all 2."""
+    net = Network((1024, 46, 1), seed=0)
+    net.weights[0][...] = 2.0
+    return net, 1024
 
 
 def huge_rows(width):
-    """Inputs of ±1.7e308, in more rows than the register tiles take (kernels.tiles), so that
-    BLAS sums them: its partial sums overflow to +inf and -inf and meet as NaN. (The tiles'
-    fused multiply-add chains overflow to one infinity, a saturated unit, as the NumPy
-    reference's sigmoid gives.)"""
-    X = np.full((kernels.config.TILE_MAX_ROWS + 1, width), 1.7e308)
-    X[:, ::2] *= -1
-    return X
+    """Rows of ±1.7e308 (more than the register tiles take, kernels.tiles) whose first-layer
+    sums BLAS adds up as inf - inf, a NaN.
+
+    A chain of fused multiply-adds from finite operands saturates at one infinity (each
+    product is exact, so ``fma(x, w, -inf)`` stays -inf): the NaN needs two of BLAS's partial
+    sums to overflow apart, and which sums those are depends on its kernels. The first sign
+    pattern does it on both of OpenBLAS's kernels seen here (Haswell: blocks of the
+    reduction; SkylakeX: interleaved accumulators); the others are for kernels not seen yet.
+    """
+    from fastprop.kernels import blas
+
+    net, _ = blas_network()
+    k = np.arange(width)
+    signs = [
+        np.where((k < width // 2) & (k % 2 == 0), -1.0, 1.0),  # alternating, then positive
+        np.where(k % 2 == 0, -1.0, 1.0),
+        np.where(k < width // 2, -1.0, 1.0),
+        np.where(k % 4 < 2, -1.0, 1.0),
+    ]
+    for sign in signs:
+        X = np.tile(1.7e308 * sign, (kernels.config.TILE_MAX_ROWS + 1, 1))
+        Z = np.empty((X.shape[0], net.weights[0].shape[1]))
+        blas.gemm_matmul_into(X, net.weights[0], Z)
+        if np.isnan(Z).any():
+            return X
+    pytest.fail("no sign pattern made this BLAS's sums meet as inf - inf")
 
 
 def test_predict_overflow_is_an_error_not_nan():

@@ -150,16 +150,20 @@ DISPATCH = [
 
 @pytest.mark.parametrize(("m", "k", "n", "tiled"), DISPATCH)
 def test_blas_wrappers_take_the_tiles_for_few_rows_and_a_block_in_l2(m, k, n, tiled):
-    """Where ``use_tiles`` says so the wrappers give the tiles' exact bits; elsewhere BLAS's."""
+    """Where ``use_tiles`` says so the wrappers give the tiles' exact bits; elsewhere BLAS's.
+
+    (Whether BLAS's bits differ from the tiles' depends on its kernels: OpenBLAS's
+    SkylakeX kernels sum these shapes in the tiles' order, its Haswell ones do not.
+    So each side is checked against its own path, not against the other.)"""
     rng = np.random.default_rng(5)
     A = rng.standard_normal((m, k)).astype(np.float32)
     W = rng.standard_normal((k, n)).astype(np.float32)
     assert blas.use_tiles(m, W) == tiled
     Z, T = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
     blas.matmul_into(A, W, Z)
-    forward(A, W, T)
-    assert np.array_equal(Z, T) == tiled
+    (forward if tiled else blas.gemm_matmul_into)(A, W, T)
+    np.testing.assert_array_equal(Z, T)
     G, H = np.zeros((k, n), np.float32), np.zeros((k, n), np.float32)
     blas.add_at_b(A, T, G)
-    update(A, T, H)
-    assert np.array_equal(G, H) == tiled
+    (update if tiled else blas.gemm_add_at_b)(A, T, H)
+    np.testing.assert_array_equal(G, H)
