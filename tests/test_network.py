@@ -76,6 +76,29 @@ def test_views_share_memory_with_params():
             assert not np.shares_memory(a, c)
 
 
+@pytest.mark.parametrize("sizes", [(784, 128, 64, 10), (3, 4, 1), (5, 3)])
+def test_params_and_workspace_start_on_a_cache_line(sizes, dtype, tmp_path):
+    """The kernels' vector loads of W_0 split across cache lines otherwise (workspace.py)."""
+    from fastprop.workspace import ALIGN_BYTES, Workspace
+
+    net = Network(sizes, seed=0, dtype=dtype)
+    copies = [
+        net,
+        pickle.loads(pickle.dumps(net)),
+        Network.from_arrays(net.weights, net.biases),
+    ]
+    net.save(tmp_path / "net.npz")
+    copies.append(fastprop.load(tmp_path / "net.npz"))
+    for copy in copies:
+        assert copy.params.ctypes.data % ALIGN_BYTES == 0
+        np.testing.assert_array_equal(copy.params, net.params)
+        assert np.shares_memory(copy.weights[0], copy.params)
+    ws = Workspace(net, 7, 3)
+    for buf in (ws.part_acts, ws.part_deltas, ws.partials):
+        assert buf.ctypes.data % ALIGN_BYTES == 0
+        assert buf.flags.c_contiguous and not buf.any()
+
+
 @pytest.mark.parametrize(
     "sizes", [(64, 32, 10), (3, 4, 1), (1, 1)], ids=["64-32-10", "3-4-1", "1-1"]
 )

@@ -13,7 +13,7 @@ from .validation import (
     check_rows,
     check_seed,
 )
-from .workspace import LOSS_CODES, Workspace, parameter_offsets
+from .workspace import LOSS_CODES, Workspace, aligned_zeros, parameter_offsets
 
 # Rows per block when predicting: bounds the workspace for any number of samples.
 PREDICT_CHUNK = 256
@@ -76,7 +76,7 @@ class Network:
         self.dtype = dtype
         self._sizes = np.array(sizes, dtype=np.int64)
         self._offsets, total = parameter_offsets(sizes)
-        self.params = np.zeros(total, dtype=dtype)
+        self.params = aligned_zeros(total, dtype)
         self._link_views()
         self.history = []
         self.metrics = {}
@@ -102,6 +102,9 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        params = aligned_zeros(self.params.size, self.params.dtype)
+        params[...] = self.params
+        self.params = params
         self._link_views()
 
     @classmethod

@@ -7,6 +7,23 @@ from . import kernels
 LOSS_CODES = {"mse": kernels.LOSS_MSE, "bce": kernels.LOSS_BCE}
 
 
+# Cache-line alignment of the buffers the kernels stream through. A vector load
+# that straddles two lines costs two: with params at 16 bytes past a line (what
+# NumPy's allocator gave), the register tiles' first-layer products of
+# 784-128-64-10 mini-batches of 32 took 116 µs against 98 on an aligned copy
+# (float32, one core).
+ALIGN_BYTES = 64
+
+
+def aligned_zeros(shape, dtype):
+    """``np.zeros(shape, dtype)`` whose data starts on an ``ALIGN_BYTES`` boundary."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    raw = np.zeros(n * dtype.itemsize + ALIGN_BYTES, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGN_BYTES
+    return raw[start : start + n * dtype.itemsize].view(dtype).reshape(shape)
+
+
 def parameter_offsets(sizes):
     """Start of each layer's ``W_l`` in the flat buffer (``b_l`` follows it), and the total."""
     offsets = np.zeros(len(sizes) - 1, dtype=np.int64)
@@ -36,9 +53,9 @@ class Workspace:
         widths = np.array(sizes, dtype=np.int64)
         self.act_off = np.concatenate(([0], np.cumsum(widths[:-1]))).astype(np.int64) * self.chunk
         total = self.chunk * int(widths.sum())
-        self.part_acts = np.zeros((self.parts, total), dtype=network.dtype)
-        self.part_deltas = np.zeros((self.parts, total), dtype=network.dtype)
-        self.partials = np.zeros((self.parts, network.params.size), dtype=network.dtype)
+        self.part_acts = aligned_zeros((self.parts, total), network.dtype)
+        self.part_deltas = aligned_zeros((self.parts, total), network.dtype)
+        self.partials = aligned_zeros((self.parts, network.params.size), network.dtype)
         self.part_loss = np.zeros(self.parts, dtype=np.float64)
         self.acts, self.deltas = self.part_acts[0], self.part_deltas[0]
         self.grad = self.partials[0]
