@@ -15,7 +15,6 @@ BLAS is column-major; a row-major (r, c) matrix is its (c, r) transpose
 there, so each product below is issued as the transposed product.
 """
 
-import numpy as np
 from llvmlite import ir
 from numba import config, njit, types
 from numba.core import cgutils

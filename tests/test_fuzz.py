@@ -10,7 +10,6 @@ test instead of killing pytest; the case count goes to the run's summary
 """
 
 import fractions
-import math
 import signal
 import subprocess
 import sys
