@@ -34,12 +34,13 @@ pool, the serial twin one after the other, with the same bits.
 
 Workspace: ``Workspace(net, BLOCKS K)`` for blocks of K samples. Layer 0's
 rows of ``acts`` hold four blocks of data rows (block b-1's, still needed
-by its update, b's, b+1's and b+2's, gathered during block b), layer 1's rows of ``acts`` and ``deltas``
-two blocks of first-layer activations and deltas (b's, and b+1's products
-or b-1's deltas), and the unused layer-0 rows of ``deltas`` the two Gram
-matrices and the cross products. The output layer keeps a row of acts
-per sample too (its loss is added up after the block), and the layers
-between use rows 0 and 1 as ``sgd_epoch`` does.
+by its update, b's, b+1's and b+2's, gathered during block b), layer 1's
+rows of ``acts`` and ``deltas`` two blocks of first-layer activations and
+deltas (b's, and b+1's products or b-1's deltas), and the unused layer-0
+rows of ``deltas`` the two Gram matrices and the cross products. The
+output layer keeps a row of acts per sample too (its loss is added up
+after the block), and the layers between use rows 0 and 1 as
+``sgd_epoch`` does.
 """
 
 import numpy as np
@@ -106,6 +107,13 @@ def _delta_row(deltas, act_off, sizes, l, z0, t):
     """Sample t's deltas of layer l: layer 1 keeps a row per sample (from row z0), deeper
     layers one."""
     return row(deltas, act_off, sizes, l, z0 + t if l == 1 else 0)
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _slot(X_all, K, b):
+    """The K data rows of block b (b >= -1) in the workspace's ``BLOCKS`` slots."""
+    s = (b + BLOCKS) % BLOCKS
+    return X_all[s * K : s * K + K]
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -266,8 +274,9 @@ def _block_region(X, Y, order, b, n, theta, sizes, offsets, acts, deltas, act_of
     that block b - 2 left), then columns ``[0, split)``; task 1: columns
     ``[split, n_1)``, then the next block's Gram matrix and its products with
     this block's rows. Columns of W_0: the previous block's update, then the
-    next block's product. The samples read none of W_0 or the data rows, so
-    nothing one task writes is read by the other.
+    next block's product. The samples read none of W_0 or the data rows, and
+    task 1 does not read block b + 2's slot, so nothing one task writes is
+    read by the other.
     """
     n0, n1 = sizes[0], sizes[1]
     K = act_off[1] // (BLOCKS * n0)
@@ -278,10 +287,10 @@ def _block_region(X, Y, order, b, n, theta, sizes, offsets, acts, deltas, act_of
     m_next = min(K, n - s0 - K) if b + 1 < nb else 0
     W0 = weights(theta, sizes, offsets, 0)
     X_all = block(acts, act_off, sizes, 0, BLOCKS * K)
-    X_cur = X_all[(b % 4) * K : (b % 4) * K + K]
-    X_last = X_all[((b + 3) % 4) * K : ((b + 3) % 4) * K + K]
-    X_next = X_all[((b + 1) % 4) * K : ((b + 1) % 4) * K + K]
-    X_after = X_all[((b + 2) % 4) * K : ((b + 2) % 4) * K + K]
+    X_cur = _slot(X_all, K, b)
+    X_last = _slot(X_all, K, b - 1)
+    X_next = _slot(X_all, K, b + 1)
+    X_after = _slot(X_all, K, b + 2)
     m_after = min(K, n - s0 - 2 * K) if b + 2 < nb else 0
     z0, z1 = (b % 2) * K, ((b + 1) % 2) * K
     P_next = block(acts, act_off, sizes, 1, 2 * K)[z1 : z1 + K]
@@ -353,9 +362,8 @@ def sgd_epoch_deferred(X, Y, order, theta, sizes, offsets, acts, deltas, act_off
             add_at_b(_square(deltas, K, 2, m, m_next), D1[z0 : z0 + m],
                      A1[z1 : z1 + m_next])
     # The last block's update.
-    last = ((nb - 1) % 4) * K
     z_last = ((nb - 1) % 2) * K
-    boundary_gemms(X_all[last : last + K], D1[z_last : z_last + K], n - (nb - 1) * K,
+    boundary_gemms(_slot(X_all, K, nb - 1), D1[z_last : z_last + K], n - (nb - 1) * K,
                    X_all[:K], A1, _square(deltas, K, 0, 0, 0), none, W0)
     if not all_finite(theta):
         return np.nan
