@@ -12,16 +12,29 @@ import numpy as np
 import pytest
 from fastprop.kernels import blas
 from fastprop.kernels.config import TILE_MAX_BYTES, TILE_MAX_ROWS
-from fastprop.kernels.tiles import ROWS, tile_add_at_b, tile_matmul_into
-from fastprop.kernels.vector import lanes
+from fastprop.kernels.tiles import ROWS, TILE_BYTES, tile_add_at_b, tile_matmul_into
 from numba import njit
 
 from test_kernels_blas import assert_product_close
 
 DTYPES = [np.float32, np.float64]
-# Rows around the strip height, columns around one and two vectors of either dtype.
+
+
+def _column_counts():
+    """Columns around every tile width of either dtype (quarter, half, one and two vectors),
+    and counts that take every width once before single columns."""
+    counts = {1}
+    for itemsize in (4, 8):
+        lanes = TILE_BYTES // itemsize
+        for width in {max(1, lanes // 4), max(1, lanes // 2), lanes, 2 * lanes}:
+            counts |= {width - 1, width, width + 1}
+        counts.add(2 * lanes + lanes + lanes // 2 + lanes // 4 + 1)
+    return sorted(c for c in counts if c >= 1)
+
+
+# Rows around the strip height, columns around each tile width.
 ROW_COUNTS = [1, 2, ROWS - 1, ROWS, ROWS + 1, 2 * ROWS + 1, 32]
-COLUMN_COUNTS = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 33]
+COLUMN_COUNTS = _column_counts()
 DEPTHS = [1, 2, 13, 100]
 
 
@@ -102,7 +115,7 @@ def test_an_element_has_the_same_bits_in_any_block(dtype):
     """Column blocks and row slices of a product give exactly the bits of the whole product:
     split batches rely on it for results that do not depend on the thread count."""
     rng = np.random.default_rng(4)
-    m, k, n = 31, 257, 2 * lanes(dtype) * 3 + 5
+    m, k, n = 31, 257, 2 * (TILE_BYTES // np.dtype(dtype).itemsize) * 3 + 5
     A = rng.standard_normal((m, k)).astype(dtype)
     W = rng.standard_normal((k, n)).astype(dtype)
     whole = np.empty((m, n), dtype)
@@ -167,3 +180,63 @@ def test_blas_wrappers_take_the_tiles_for_few_rows_and_a_block_in_l2(m, k, n, ti
     blas.add_at_b(A, T, G)
     (update if tiled else blas.gemm_add_at_b)(A, T, H)
     np.testing.assert_array_equal(G, H)
+
+
+# The products of test_every_tile_shape_gives_the_same_bits, in a child process that
+# compiles the tiles for the CPU without AVX-512 (6 rows by 32-byte vectors).
+NARROW_CHILD = """
+import sys
+import numpy as np
+from numba import njit
+from fastprop.kernels.tiles import ROWS, TILE_BYTES, tile_add_at_b, tile_matmul_into
+
+forward = njit(lambda A, W, Z: tile_matmul_into(A, W, Z))
+update = njit(lambda A, D, G: tile_add_at_b(A, D, G))
+data = dict(np.load(sys.argv[1]))
+out = {"shape": np.array([ROWS, TILE_BYTES])}
+for dtype in ("float32", "float64"):
+    A, W, D, G = (data[f"{name}_{dtype}"] for name in "AWDG")
+    Z = np.empty((A.shape[0], W.shape[1]), A.dtype)
+    forward(A, W, Z)
+    update(A, D, G)
+    out[f"Z_{dtype}"], out[f"G_{dtype}"] = Z, G
+np.savez(sys.argv[2], **out)
+"""
+
+
+def test_every_tile_shape_gives_the_same_bits(tmp_path):
+    """The tile's shape depends on the CPU (``tiles._tile_shape``); its bits must not. A child
+    compiles the tiles without AVX-512 and must get this process's products exactly."""
+    import os
+    import subprocess
+    import sys
+
+    from numba.core import codegen
+
+    features = codegen.get_host_cpu_features().replace("+avx512", "-avx512")
+    rng = np.random.default_rng(6)
+    m, k, n = 37, 211, 77  # every strip and column remainder of either shape
+    data = {}
+    for dtype in DTYPES:
+        name = np.dtype(dtype).name
+        data[f"A_{name}"] = rng.standard_normal((m, k)).astype(dtype)
+        data[f"W_{name}"] = rng.standard_normal((k, n)).astype(dtype)
+        data[f"D_{name}"] = rng.standard_normal((m, n)).astype(dtype)
+        data[f"G_{name}"] = rng.standard_normal((k, n)).astype(dtype)
+    np.savez(tmp_path / "in.npz", **data)
+    env = dict(os.environ, NUMBA_CPU_FEATURES=features, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run(
+        [sys.executable, "-c", NARROW_CHILD, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    child = np.load(tmp_path / "out.npz")
+    assert tuple(child["shape"]) == (6, 32)
+    for dtype in DTYPES:
+        name = np.dtype(dtype).name
+        A, W, D, G = (data[f"{x}_{name}"].copy() for x in "AWDG")
+        Z = np.empty((m, n), dtype)
+        forward(A, W, Z)
+        update(A, D, G)
+        np.testing.assert_array_equal(Z, child[f"Z_{name}"])
+        np.testing.assert_array_equal(G, child[f"G_{name}"])
