@@ -20,9 +20,18 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .config import JIT_OPTIONS, TILE_MAX_BYTES, TILE_MAX_ROWS
+from .config import (
+    JIT_OPTIONS,
+    TILE_MAX_BYTES,
+    TILE_MAX_ROWS,
+    TILE_WIDE_MAX_BYTES,
+    TILE_WIDE_MAX_ROWS,
+)
+from .tiles import TILE_BYTES, tile_add_at_b, tile_matmul_into
 from .tiles import ld as _ld
-from .tiles import tile_add_at_b, tile_matmul_into
+
+# AVX-512's tile shape (tiles.py), which also takes longer blocks.
+WIDE_TILES = TILE_BYTES == 64
 
 _N, _T = ord("n"), ord("t")
 
@@ -85,11 +94,18 @@ def _gemm(typingctx, transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # 
 def use_tiles(m, W):
     """Whether a product over m rows of A with the (k, n) weight block W runs on tiles.py.
 
-    Few rows, and W small enough to stay in L2 while every strip of 6 rows
+    Few rows, and W small enough to stay in L2 while every strip of rows
     reads all of it: a 2 MB block (1024-1024-1024-10's half of W_0) streamed
-    from L3, each row in another 4 KB page, ran at 0.6-0.7x of BLAS.
+    from L3, each row in another 4 KB page, ran at 0.6-0.7x of BLAS (AVX2
+    tiles). AVX-512's tiles take blocks of up to ``TILE_WIDE_MAX_BYTES``,
+    and up to ``TILE_WIDE_MAX_ROWS`` rows when W is at least one tile wide.
     """
-    return m <= TILE_MAX_ROWS and W.shape[0] * W.shape[1] * W.itemsize <= TILE_MAX_BYTES
+    if W.shape[0] * W.shape[1] * W.itemsize > (TILE_WIDE_MAX_BYTES if WIDE_TILES
+                                                else TILE_MAX_BYTES):
+        return False
+    if m <= TILE_MAX_ROWS:
+        return True
+    return WIDE_TILES and m <= TILE_WIDE_MAX_ROWS and W.shape[1] * W.itemsize >= 2 * TILE_BYTES
 
 
 @njit(inline="always", **JIT_OPTIONS)

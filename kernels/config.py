@@ -42,6 +42,18 @@ BLAS_MIN_MACS = 1 << 11
 TILE_MAX_ROWS = 64
 TILE_MAX_BYTES = 512 << 10
 
+# With AVX-512's tile (8 rows by two 64-byte vectors, tiles.py), products up
+# to this many rows still run on the tiles when the weight block is at least
+# one tile wide. Zen 4, one core, float32, GMAC/s tiles against BLAS: 784 x
+# 64 and 784 x 128 blocks at 128 and 256 rows 51-57 against 42-48; but a
+# 1024 x 10 block at 128 rows 15 and 6 against 22 and 16 (single columns).
+# Epochs, 2 threads, paired: 784-128-64-10 mini-batch 256 and full batch
+# 1.15x; 64-32-10 mini-batch 256 0.92x with the 10-wide layer on tiles too.
+# Those tiles also take weight blocks of up to TILE_WIDE_MAX_BYTES (float64,
+# 784 x 128, 800 KB: 27-28 GMAC/s against BLAS's 22-24).
+TILE_WIDE_MAX_ROWS = 256
+TILE_WIDE_MAX_BYTES = 1 << 20
+
 
 def twin(py_func, suffix, **callees):
     """``py_func`` under another name, calling ``callees`` in place of the same-named globals.

@@ -107,15 +107,16 @@ def test_int_beyond_float_range(name):
 
 
 def blas_network():
-    """A first layer that runs on BLAS for ``huge_rows``' block, its weights all 2."""
-    net = Network((1024, 46, 1), seed=0)
+    """A first layer that always runs on BLAS (its float64 weights larger than any block the
+    register tiles take, kernels.tiles), its weights all 2."""
+    wide = kernels.config.TILE_WIDE_MAX_BYTES // (8 * 1024) + 1
+    net = Network((1024, wide, 1), seed=0)
     net.weights[0][...] = 2.0
     return net
 
 
 def huge_rows(net):
-    """Rows of ±1.7e308 (more than the register tiles take, kernels.tiles) whose first-layer
-    sums BLAS adds up as inf - inf, a NaN.
+    """Rows of ±1.7e308 whose first-layer sums BLAS adds up as inf - inf, a NaN.
 
     A chain of fused multiply-adds from finite operands saturates at one infinity (each
     product is exact, so ``fma(x, w, -inf)`` stays -inf): the NaN needs two of BLAS's partial

@@ -11,7 +11,12 @@ split batches thread-count free; it is checked exactly.
 import numpy as np
 import pytest
 from fastprop.kernels import blas
-from fastprop.kernels.config import TILE_MAX_BYTES, TILE_MAX_ROWS
+from fastprop.kernels.config import (
+    TILE_MAX_BYTES,
+    TILE_MAX_ROWS,
+    TILE_WIDE_MAX_BYTES,
+    TILE_WIDE_MAX_ROWS,
+)
 from fastprop.kernels.tiles import ROWS, TILE_BYTES, tile_add_at_b, tile_matmul_into
 from numba import njit
 
@@ -152,12 +157,17 @@ def test_empty_products_change_nothing(dtype):
     assert (Z == 0).all()  # a sum over nothing is zero
 
 
-# (rows, k, n): at the row threshold, one row past it, and a weight block just over the
-# byte threshold (float32).
+# (rows, k, n), float32: at the row threshold; past it with a block narrower than a tile;
+# at and past the wide blocks' row threshold; a weight block just over the byte threshold.
+MAX_BYTES = TILE_WIDE_MAX_BYTES if blas.WIDE_TILES else TILE_MAX_BYTES
+WIDE_MAX_ROWS = TILE_WIDE_MAX_ROWS if blas.WIDE_TILES else TILE_MAX_ROWS
+TILE_WIDTH = 2 * TILE_BYTES // 4
 DISPATCH = [
     (TILE_MAX_ROWS, 300, 40, True),
-    (TILE_MAX_ROWS + 1, 300, 40, False),
-    (8, 1024, TILE_MAX_BYTES // (4 * 1024) + 1, False),
+    (TILE_MAX_ROWS + 1, 300, TILE_WIDTH - 1, False),
+    (WIDE_MAX_ROWS, 300, TILE_WIDTH, True),
+    (WIDE_MAX_ROWS + 1, 300, TILE_WIDTH, False),
+    (8, 1024, MAX_BYTES // (4 * 1024) + 1, False),
 ]
 
 

@@ -396,6 +396,18 @@ def test_expf_spec_runs_as_python():
     assert got[-1] == 0 and np.isnan(call(np.float32(np.nan)))
 
 
+def test_tile_shape_follows_the_cpu_features_numba_compiles_for(monkeypatch):
+    """AVX-512's 32 vector registers hold the 8 x 2 x 64 B tile; without them, 6 x 2 x 32 B."""
+    from numba.core import config
+
+    from fastprop.kernels import tiles
+
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+fma,-avx512f")
+    assert tiles._tile_shape() == (6, 32)
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+fma,+avx512f")
+    assert tiles._tile_shape() == (8, 64)
+
+
 @pytest.mark.parametrize(("m", "k", "n"), [(1, 1, 1), (7, 3, 17)])
 def test_tile_products_are_the_products(m, k, n, dtype):
     """kernels.tiles' products (without JIT: their NumPy stand-ins) write A @ W, add Aᵀ D."""
@@ -412,5 +424,8 @@ def test_tile_products_are_the_products(m, k, n, dtype):
     assert_close(Z, A64 @ W64, dtype, "A @ W")
     assert_close(G, G64 + A64.T @ D64, dtype, "G + A.T @ D")
     config = kernels.config
-    assert use_tiles(m, W) and not use_tiles(config.TILE_MAX_ROWS + 1, W)
-    assert not use_tiles(m, np.empty((config.TILE_MAX_BYTES // W.itemsize + 1, 1), dtype))
+    # Past TILE_MAX_ROWS only a block at least one tile wide stays on the tiles.
+    narrow = np.empty((k, 1), dtype)
+    assert use_tiles(m, W) and not use_tiles(config.TILE_MAX_ROWS + 1, narrow)
+    most = config.TILE_WIDE_MAX_BYTES if kernels.blas.WIDE_TILES else config.TILE_MAX_BYTES
+    assert not use_tiles(m, np.empty((most // W.itemsize + 1, 1), dtype))

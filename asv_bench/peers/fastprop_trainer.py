@@ -15,10 +15,20 @@ def setup(threads):
         f"fastprop {fastprop.__version__}: Numba kernels; batches split into <= "
         f"{Trainer.MAX_PARTS} parts on {max_threads()} Numba threads; within a part, "
         f"layer blocks of >= {kernels.config.BLAS_MIN_MACS} multiply-adds via matrix products "
-        f"(register tiles up to {kernels.config.TILE_MAX_ROWS} rows through a weight block of "
-        f"<= {kernels.config.TILE_MAX_BYTES >> 10} KB, else single-threaded BLAS), smaller "
-        "ones by fused row loops"
+        f"({_tiles()}, else single-threaded BLAS), smaller ones by fused row loops"
     )
+
+
+def _tiles():
+    """Which products the register tiles take on this CPU (kernels.blas.use_tiles)."""
+    config, blas = kernels.config, kernels.blas
+    rows, vector = kernels.tiles.ROWS, kernels.tiles.TILE_BYTES
+    if not blas.WIDE_TILES:
+        return (f"register tiles of {rows} rows x 2 x {vector} B up to {config.TILE_MAX_ROWS} "
+                f"rows through a weight block of <= {config.TILE_MAX_BYTES >> 10} KB")
+    return (f"register tiles of {rows} rows x 2 x {vector} B through a weight block of "
+            f"<= {config.TILE_WIDE_MAX_BYTES >> 10} KB, up to {config.TILE_MAX_ROWS} rows, or "
+            f"{config.TILE_WIDE_MAX_ROWS} for a block at least a tile wide")
 
 
 class Runner:
