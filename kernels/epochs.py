@@ -14,7 +14,13 @@ from .config import JIT_OPTIONS, twin
 from .deferred import sgd_epoch_deferred, sgd_epoch_deferred_parallel
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
 from .network import all_finite, bias, flat_weights, row
-from .parallel import never_called, parts_epoch, parts_epoch_parallel, parts_epoch_whole
+from .parallel import (
+    never_called,
+    parts_epoch,
+    parts_epoch_parallel,
+    parts_epoch_rows,
+    parts_epoch_whole,
+)
 
 
 @njit(**JIT_OPTIONS)
@@ -140,6 +146,12 @@ run_epochs_parallel = njit(**JIT_OPTIONS)(
 # default fit compiled sgd_epoch into its batch chain: ~3 s of CPU).
 run_epochs_whole = njit(**JIT_OPTIONS)(
     twin(run_epochs, "_whole", parts_epoch=parts_epoch_whole, sgd_epoch=never_called)
+)
+# Batches never split whose blocks are all too small for a matrix product
+# (the trainer checks): the default first fit. A cold start compiled BLAS's
+# and the tiles' calls into run_epochs_whole although it never reached them.
+run_epochs_rows = njit(**JIT_OPTIONS)(
+    twin(run_epochs, "_rows", parts_epoch=parts_epoch_rows, sgd_epoch=never_called)
 )
 run_epochs_sgd = njit(**JIT_OPTIONS)(
     twin(run_epochs, "_sgd", parts_epoch=never_called)

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from .blas import add_at_b, matmul_bt_into, matmul_into
-from .config import BLAS_MIN_MACS, JIT_OPTIONS
+from .config import BLAS_MIN_MACS, JIT_OPTIONS, twin
 from .layers import accumulate_row, forward_row, hidden_delta_row, output_delta_row
 from .scalar import sigmoid
 
@@ -219,3 +219,32 @@ def all_finite(x):
         if not np.isfinite(x[i]):
             return False
     return True
+
+
+@njit(**JIT_OPTIONS)
+def never_called(*args):  # pragma: no cover  (its callers are twins that never reach it)
+    """Stands in for a kernel that a twin chain (``config.twin``) never calls: not compiled in."""
+    return 0.0
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def no_blas(m, n_in, n_out):
+    """``use_blas`` for the rows chain: every layer by the fused row loops."""
+    return False
+
+
+# The rows chain: ``add_gradient`` with every layer on the fused row loops,
+# for trainers whose blocks never reach ``BLAS_MIN_MACS`` multiply-adds (the
+# trainer checks). Neither BLAS nor the register tiles are compiled into it:
+# they were most of a cold first fit's compilation.
+forward_block_rows = njit(**JIT_OPTIONS)(
+    twin(forward_block, "_rows", use_blas=no_blas, matmul_into=never_called)
+)
+backward_block_rows = njit(**JIT_OPTIONS)(
+    twin(backward_block, "_rows", use_blas=no_blas, matmul_bt_into=never_called,
+         add_at_b=never_called)
+)
+add_gradient_rows = njit(**JIT_OPTIONS)(
+    twin(add_gradient, "_rows", forward_block=forward_block_rows,
+         backward_block=backward_block_rows)
+)

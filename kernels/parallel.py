@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT_OPTIONS, twin
-from .network import add_gradient, all_finite
+from .network import add_gradient, add_gradient_rows, all_finite, never_called
 from .split import split_batch_step, split_batch_step_parallel
 
 # Parameters per block of the parallel reduction: large enough to amortise a
@@ -187,12 +187,6 @@ parts_epoch_parallel = njit(**JIT_OPTIONS)(
 )
 
 
-@njit(**JIT_OPTIONS)
-def never_called(*args):  # pragma: no cover  (its callers are twins that never reach it)
-    """Stands in for a kernel that a twin chain (``config.twin``) never calls: not compiled in."""
-    return 0.0
-
-
 # The whole-batch chain, for trainers whose batches are never split
 # (max_parts == 1): the parts kernels are not compiled into it, which keeps
 # the first fit's compilation short.
@@ -202,4 +196,12 @@ batch_step_whole = njit(inline="always", **JIT_OPTIONS)(
 )
 parts_epoch_whole = njit(inline="always", **JIT_OPTIONS)(
     twin(parts_epoch, "_whole", batch_step=batch_step_whole)
+)
+# The same for blocks too small for any matrix product (``network.add_gradient_rows``).
+batch_step_rows = njit(inline="always", **JIT_OPTIONS)(
+    twin(batch_step, "_rows", parts_gradient=never_called, reduce_step=never_called,
+         split_batch_step=never_called, add_gradient=add_gradient_rows)
+)
+parts_epoch_rows = njit(inline="always", **JIT_OPTIONS)(
+    twin(parts_epoch, "_rows", batch_step=batch_step_rows)
 )

@@ -115,7 +115,8 @@ def empty_run(X, Y, orders, theta, sizes, offsets, partials, part_acts, part_del
     return 0
 
 
-def measure_run_epochs(dtype, per_sample, parts=1, parallel=False, deferred=False, chunk=16):
+def measure_run_epochs(dtype, per_sample, parts=1, parallel=False, deferred=False, chunk=16,
+                       rows=False):
     # run_epochs: one call of 1 epoch and one of 20 cost what the call unboxes,
     # also when each batch is split into parts on Numba's thread pool.
     sizes = (8, 16, 3)
@@ -141,6 +142,8 @@ def measure_run_epochs(dtype, per_sample, parts=1, parallel=False, deferred=Fals
         kernel = kernels.run_epochs_parallel
     elif deferred:
         kernel = kernels.run_epochs_deferred
+    elif rows:
+        kernel = kernels.run_epochs_rows
     else:
         kernel = (kernels.run_epochs_sgd if per_sample
                   else kernels.run_epochs_whole if parts == 1 else kernels.run_epochs)
@@ -193,6 +196,8 @@ for dtype in (np.float64, np.float32):
     results[f"run-tiny-minibatch-{dn}"] = measure_run_tiny(dtype, False)
     results[f"run-sgd-{dn}"] = measure_run_epochs(dtype, True)
     results[f"run-minibatch-{dn}"] = measure_run_epochs(dtype, False)
+    # Blocks of 8 rows, below BLAS_MIN_MACS in every layer: the rows chain.
+    results[f"run-rows-{dn}"] = measure_run_epochs(dtype, False, chunk=8, rows=True)
     results[f"run-deferred-{dn}"] = measure_run_epochs(dtype, True, deferred=True)
     if dtype == np.float32:
         # Its samples and GEMMs run side by side in a prange region: a sum inside it
@@ -264,7 +269,7 @@ def test_epoch_kernel_allocates_only_what_the_call_unboxes(allocations, case):
     [
         f"run-{m}-{dt}"
         for dt in ("float64", "float32")
-        for m in ("sgd", "deferred", "minibatch", "parts", "parallel", "split",
+        for m in ("sgd", "deferred", "minibatch", "rows", "parts", "parallel", "split",
                   "split-parallel", "tiny-sgd", "tiny-minibatch")
     ] + ["run-deferred-parallel-float32"],
 )

@@ -275,8 +275,10 @@ def test_split_batches_match_reference(mode, threads, sizes, dtype, monkeypatch)
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("sizes", [(3, 4, 2), (BLAS_W, BLAS_W, BLAS_W, 2)], ids=["rows", "blas"])
-def test_whole_batch_epoch_kernel_matches_reference(sizes, reduction, dtype):
-    """The whole-batch epoch kernel called directly, with buffers laid out as its docstring says."""
+@pytest.mark.parametrize("chain", ["whole", "rows"])
+def test_whole_batch_epoch_kernel_matches_reference(sizes, reduction, dtype, chain):
+    """The whole-batch epoch kernels called directly, with buffers laid out as their docstring
+    says. The rows chain never calls a matrix product, so it is right for any size too."""
     net = make_net(sizes, dtype)
     n, batch_size = 2 * BLAS_M + 3, BLAS_M  # two full batches and a partial one
     X, Y = problem(sizes, dtype, n=n)
@@ -292,7 +294,7 @@ def test_whole_batch_epoch_kernel_matches_reference(sizes, reduction, dtype):
     ref_b = [b.copy() for b in net.biases]
     ref_total = reference.minibatch_epoch(ref_W, ref_b, X, Y, order, batch_size, dtype(0.5),
                                           "mse", reduction)
-    comp_total = kernels.parallel.parts_epoch_whole(
+    comp_total = getattr(kernels.parallel, f"parts_epoch_{chain}")(
         X, Y, order, net.params, net._sizes, net._offsets, partials, acts, deltas, np.zeros(1),
         act_off, batch_size, chunk, n_weights, 1, 1, 0.5, reduction == "mean", kernels.LOSS_MSE,
     )

@@ -561,7 +561,9 @@ def test_trainer_train_returns_network_and_honours_tol():
 
 
 # hidden: the kernel a trainer of that network calls (its batches are never split).
-INTERRUPTED_KERNELS = {(3,): "run_epochs_tiny", (5,): "run_epochs_whole"}
+INTERRUPTED_KERNELS = {
+    (3,): "run_epochs_tiny", (5,): "run_epochs_rows", (200,): "run_epochs_whole",
+}
 
 
 @pytest.mark.parametrize(("hidden", "kernel"), list(INTERRUPTED_KERNELS.items()))

@@ -17,7 +17,7 @@ from conftest import random_problem
 from fastprop import Network
 
 KERNEL_ENTRY_POINTS = (
-    "run_epochs", "run_epochs_whole", "run_epochs_parallel", "run_epochs_tiny", "sgd_epoch",
+    "run_epochs", "run_epochs_whole", "run_epochs_rows", "run_epochs_parallel", "run_epochs_tiny", "sgd_epoch",
     "run_epochs_sgd", "run_epochs_deferred", "sgd_epoch_deferred",
     "predict_into", "add_gradient",
 )

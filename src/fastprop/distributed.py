@@ -181,9 +181,11 @@ def warm_kernels():
         for mode in ("sgd", "batch"):
             Trainer(net, X, Y, mode=mode, seed=0).train(1)
         net.predict(X)
-        # Per-sample SGD on a large first layer: run_epochs_deferred, both twins.
+        # Per-sample SGD on a large first layer: run_epochs_deferred, both twins;
+        # a batch through it reaches matrix products: run_epochs_whole.
         wide = Network((DEFER_ROWS, DEFER_MIN_WEIGHTS // DEFER_ROWS, 2), seed=0, dtype=dt)
         Xw = rng.random((6, DEFER_ROWS)).astype(dt)
+        Trainer(wide, Xw, Y, mode="batch", seed=0).train(1)
         for threads in {1, default_threads()}:
             Trainer(wide, Xw, Y, mode="sgd", seed=0, threads=threads).train(1)
     return _signature_count()
@@ -191,11 +193,12 @@ def warm_kernels():
 
 def _signature_count():
     """How many signatures the kernels a distributed fit uses are compiled for."""
-    # run_epochs_whole: what a Trainer whose batches are never split calls (the
-    # local trainers here are small), run_epochs_sgd a per-sample one
-    # (run_epochs_deferred and its parallel twin if its first layer is large);
-    # run_epochs and its parallel twin serve split ones.
-    used = (kernels.add_gradient, kernels.run_epochs_whole, kernels.run_epochs_sgd,
+    # run_epochs_rows and run_epochs_whole: what a Trainer whose batches are
+    # never split calls (the local trainers here are small), run_epochs_sgd a
+    # per-sample one (run_epochs_deferred and its parallel twin if its first
+    # layer is large); run_epochs and its parallel twin serve split ones.
+    used = (kernels.add_gradient, kernels.run_epochs_rows, kernels.run_epochs_whole,
+            kernels.run_epochs_sgd,
             kernels.run_epochs_deferred, kernels.run_epochs_deferred_parallel,
             kernels.run_epochs, kernels.run_epochs_parallel, kernels.predict_into)
     return sum(len(k.signatures) for k in used)

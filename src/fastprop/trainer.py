@@ -356,7 +356,10 @@ class Trainer:
                     elif self.mode == "sgd":
                         run = kernels.run_epochs_sgd
                     elif ws.parts == 1:
-                        run = kernels.run_epochs_whole
+                        # Blocks too small for a matrix product anywhere: the
+                        # chain without BLAS and the tiles (a shorter cold start).
+                        run = (kernels.run_epochs_whole if self.threads.uses_blas
+                               else kernels.run_epochs_rows)
                     else:
                         run = kernels.run_epochs_parallel if pool.parallel else kernels.run_epochs
                     args = (
