@@ -308,8 +308,11 @@ class TimeElementwise:
 
 # (rows, n_in, columns): a split mini-batch's first-layer products on 784-128-64-10,
 # one core's block of W_0's columns (64 of 128), at the batch sizes around the
-# tiles' threshold (config.TILE_MAX_ROWS); and 1024-1024-1024-10's, 512 of 1024.
-TILE_SHAPES = ["16x784x64", "32x784x64", "64x784x64", "128x784x64", "32x1024x512"]
+# tiles' threshold (config.TILE_MAX_ROWS); a 128-row part of a mini-batch of 256
+# through all of W_0, on AVX-512's tiles up to config.TILE_WIDE_MAX_ROWS; and
+# 1024-1024-1024-10's, 512 of 1024.
+TILE_SHAPES = ["16x784x64", "32x784x64", "64x784x64", "128x784x64", "128x784x128",
+               "32x1024x512"]
 
 
 class _Tiles:
