@@ -13,14 +13,8 @@ from numba import njit
 from .config import JIT_OPTIONS, twin
 from .deferred import sgd_epoch_deferred, sgd_epoch_deferred_parallel
 from .layers import forward_row, hidden_delta_row, output_delta_row, step_forward_row, step_row
-from .network import all_finite, bias, flat_weights, row
-from .parallel import (
-    never_called,
-    parts_epoch,
-    parts_epoch_parallel,
-    parts_epoch_rows,
-    parts_epoch_whole,
-)
+from .network import all_finite, bias, flat_weights, never_called, row
+from .parallel import parts_epoch, parts_epoch_parallel, parts_epoch_rows, parts_epoch_whole
 
 
 @njit(**JIT_OPTIONS)

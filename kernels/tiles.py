@@ -23,7 +23,9 @@ Every element of the result is one chain of multiply-adds in reduction
 order, from zero, then added to the destination or written to it: the same
 bits whatever tile shape, column block or thread computed it, and on any CPU
 with FMA. ``blas.use_tiles`` sends products of at most ``TILE_MAX_ROWS`` rows
-through a weight block of at most ``TILE_MAX_BYTES`` here.
+through a weight block of at most ``TILE_MAX_BYTES`` here; with AVX-512's
+tile, blocks of up to ``TILE_WIDE_MAX_BYTES``, and up to
+``TILE_WIDE_MAX_ROWS`` rows for a block at least a tile wide.
 """
 
 from llvmlite import ir

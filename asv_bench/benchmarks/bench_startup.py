@@ -74,7 +74,7 @@ def _primed_cache_dir():
 
 class _Startup:
     # A sample is one interpreter; no asv warm-up run (it would be a discarded
-    # sample). Empty cache: about 10 s a sample here, warm: under 1.5 s.
+    # sample). Empty cache: about 6.5 s a sample here, warm: under 1.5 s.
     warmup_time = 0
     repeat = (1, 5, 20.0)
     min_run_count = 1

@@ -296,12 +296,15 @@ class Trainer:
         # One hidden layer, every layer at most 4 wide (the 3-4-1 seeds problem):
         # kernels.run_epochs_tiny, whose loops are unrolled for that size.
         self.tiny = parts == 1 and is_tiny(sizes)
+        # Whether a batch's block reaches a matrix product (tiles or BLAS) in
+        # some layer; if not, unsplit batches run kernels.run_epochs_rows.
+        self.products = mode != "sgd" and any(
+            self.chunk * n_in * n_out >= BLAS_MIN_MACS
+            for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+        )
         self.threads = KernelThreads(
             check_threads(threads), splits=parts > 1 or self.deferred,
-            uses_blas=self.deferred or mode != "sgd" and any(
-                self.chunk * n_in * n_out >= BLAS_MIN_MACS
-                for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
-            ),
+            uses_blas=self.deferred or self.products,
         )
         self.lr = network.dtype.type(lr)
         self.loss_code = LOSS_CODES[loss]
@@ -358,8 +361,7 @@ class Trainer:
                     elif ws.parts == 1:
                         # Blocks too small for a matrix product anywhere: the
                         # chain without BLAS and the tiles (a shorter cold start).
-                        run = (kernels.run_epochs_whole if self.threads.uses_blas
-                               else kernels.run_epochs_rows)
+                        run = kernels.run_epochs_whole if self.products else kernels.run_epochs_rows
                     else:
                         run = kernels.run_epochs_parallel if pool.parallel else kernels.run_epochs
                     args = (
