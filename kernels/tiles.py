@@ -15,7 +15,7 @@ The tile's shape follows the vector registers of the CPU Numba compiles for
 accumulators, two loaded vectors and one broadcast: 15 registers); with
 AVX-512's 32, 8 rows by two 64-byte vectors (16 accumulators). On a Zen 4
 core, one process, the two interleaved: 8 x 2 x 64 B ran 1.04-1.43x faster
-than 6 x 2 x 32 B in float32 (54-58 GMAC/s, the core's peak) and 1.04-1.25x
+than 6 x 2 x 32 B in float32 (48-58 GMAC/s, near the core's peak) and 1.04-1.25x
 in float64; 6, 10, 12 and 14 rows of 64 B, and 8, 10, 12 of 32 B, were
 slower (each shape compiled into one process, timed in turns).
 
