@@ -61,7 +61,8 @@ def parse_args(argv=None):
     p.add_argument("--workloads", nargs="+", default=["seeds", "digits", "mnist", "wide"])
     p.add_argument("--modes", nargs="+", default=["sgd", "mb32", "mb256", "full"])
     p.add_argument("--systems", nargs="+", default=None,
-                   help="subset of fastprop numpy-ref torch jax sklearn (default: all installed)")
+                   help="subset of fastprop numpy-ref torch jax sklearn fastprop-f64 (default: "
+                        "all installed but fastprop-f64, fastprop in float64 whatever --dtype)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, nargs="+", default=None,
@@ -444,7 +445,7 @@ def main(argv=None):
     if load_before > 0.5:
         print("  warning: other processes are using the CPU; the timings will be noisy")
     systems, notes = {}, []
-    for name in args.systems or list(peers.MODULES):
+    for name in args.systems or peers.DEFAULT:
         try:
             peer = peers.load(name)
         except ImportError as err:

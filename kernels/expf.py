@@ -1,4 +1,4 @@
-"""e^x for x <= 0 in float32, in arithmetic LLVM can vectorise.
+"""e^x for x <= 0 in float32 and float64, in arithmetic LLVM can vectorise.
 
 Numba calls libm's ``expf`` for ``np.exp``, one element at a time (no SVML
 in pip's llvmlite), so every loop of sigmoids ran scalar: 4.2 ns a unit, 8%
@@ -11,7 +11,12 @@ network's arithmetic), within 1.3 ulp of the exact value. Only x <= 0 is
 needed (the sigmoid takes e^-|z|); x below float32's smallest normal
 result gives 0, NaN stays NaN.
 
-float64 keeps libm's ``exp``: its tests hold it to the bits of NumPy's.
+float64 (``exp_nonpositive_64``) takes the same path with a degree-13
+polynomial (truncation error 4e-18) and k split over two powers of two, so
+that results down to the smallest subnormal, 2^-1074, round once: within
+0.9 ulp of the exact value, where glibc's exp is within 0.51. It replaced
+libm's exp at 7.0 ns a unit against 1.2 (a 256-row block's sigmoids; they were
+a quarter of a float64 784-128-64-10 forward pass).
 """
 
 import numpy as np
@@ -55,6 +60,43 @@ def _pow2_jit(typingctx, k):  # pragma: no cover
 pow2 = _pow2_python if config.DISABLE_JIT else _pow2_jit
 
 
+def _pow2_64_python(k):
+    return np.array((int(k) + 1023) << 52, dtype=np.int64).view(np.float64)[()]
+
+
+@intrinsic
+def _pow2_64_jit(typingctx, k):  # pragma: no cover
+    """2^k in float64 for an integer k in [-1022, 1023], from the exponent bits.
+
+    k arrives as an int32: a float64 becomes an int32 in one vector
+    instruction on AVX2 as well, an int64 only with AVX-512.
+    """
+    if not isinstance(k, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        kk = context.cast(builder, args[0], sig.args[0], types.int64)
+        bits = builder.shl(builder.add(kk, ir.Constant(i64, 1023)), ir.Constant(i64, 52))
+        return builder.bitcast(bits, ir.DoubleType())
+
+    return types.float64(k), codegen
+
+
+pow2_64 = _pow2_64_python if config.DISABLE_JIT else _pow2_64_jit
+
+# fdlibm's split of ln 2: k * LN2_HI_64 is exact for |k| < 2^11.
+LN2_HI_64 = 6.93147180369123816490e-01
+LN2_LO_64 = 1.90821492927058770002e-10
+# Below this e^x is under half of float64's smallest subnormal, 2^-1074: 0.
+X_MIN_64 = -745.2
+# 1/k! for k = 13, ..., 2.
+D13, D12, D11, D10, D9, D8, D7, D6, D5, D4, D3, D2 = (
+    1 / 6227020800, 1 / 479001600, 1 / 39916800, 1 / 3628800, 1 / 362880, 1 / 40320,
+    1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2,
+)
+
+
 def expf_nonpositive(x):
     """e^x for a float32 x <= 0, within 1.3 ulp; 0 below ``X_MIN``, NaN kept."""
     f = np.float32
@@ -75,13 +117,40 @@ def expf_nonpositive(x):
     return x if x != x else e
 
 
+def exp_nonpositive_64(x):
+    """e^x for a float64 x <= 0, within 0.9 ulp, subnormal results included; NaN kept."""
+    xc = x if x >= X_MIN_64 else 0.0
+    k = np.floor(xc * LOG2_E + 0.5)
+    r = (xc - k * LN2_HI_64) - k * LN2_LO_64
+    p = D13
+    p = p * r + D12
+    p = p * r + D11
+    p = p * r + D10
+    p = p * r + D9
+    p = p * r + D8
+    p = p * r + D7
+    p = p * r + D6
+    p = p * r + D5
+    p = p * r + D4
+    p = p * r + D3
+    p = p * r + D2
+    p = (p * r + 1.0) * r + 1.0
+    # 2^k as 2^k1 2^(k - k1): each factor is a normal number for k down to
+    # -1075, and a subnormal result is rounded once, by the second product.
+    ki = np.int32(k)
+    k1 = ki >> 1
+    e = (p * pow2_64(k1)) * pow2_64(ki - k1)
+    e = e if x >= X_MIN_64 else 0.0
+    return x if x != x else e
+
+
 def exp_nonpositive(x):
-    """e^x for x <= 0: compiled, ``expf_nonpositive`` in float32 and libm's exp in float64.
+    """e^x for x <= 0: compiled, ``expf_nonpositive`` or ``exp_nonpositive_64``.
 
     As plain Python (CI's no-JIT stage, whose subject is indexing and coverage)
     it is NumPy's exp in both, so that those tests meet the reference's
     roundings; tests/test_kernels_expf.py holds the Python ``expf_nonpositive``
-    to the compiled one.
+    and ``exp_nonpositive_64`` to the compiled ones.
     """
     return np.exp(x)
 
@@ -91,4 +160,6 @@ def exp_nonpositive(x):
 def _ol_exp_nonpositive(x):  # pragma: no cover  (typing runs only when compiling)
     if x == types.float32:
         return expf_nonpositive
+    if x == types.float64:
+        return exp_nonpositive_64
     return lambda x: np.exp(x)

@@ -27,7 +27,7 @@ def sigmoid_of(z, e, one):
 @njit(inline="always", **JIT_OPTIONS)
 def sigmoid(z, one):
     """σ(z) = 1 / (1 + e^-z), without overflow for any finite z; e^-|z| from
-    ``expf.exp_nonpositive``, which vectorises in float32. Matches ``reference.sigmoid``."""
+    ``expf.exp_nonpositive``, which vectorises. Matches ``reference.sigmoid``."""
     return sigmoid_of(z, exp_nonpositive(-abs(z)), one)
 
 

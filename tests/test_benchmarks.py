@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fastprop
 from fastprop import reference
 
 ASV_DIR = Path(__file__).resolve().parent.parent / "asv_bench"
@@ -207,3 +208,24 @@ def test_compare_runs_each_thread_count_with_the_same_options():
     assert (child.threads, child.json, child.workloads, child.modes, child.systems,
             child.repeats, child.dtype) == ([1], "out.json", ["digits"], ["sgd"],
                                             ["fastprop", "jax"], 2, "float32")
+
+
+def test_compare_float64_peer_trains_fastprops_network_in_float64():
+    """``--systems fastprop fastprop-f64``: the same weights and data, trained in float64."""
+    import peers
+
+    X, Y = (np.ascontiguousarray(a[:100]) for a in common.data("digits", np.float32))
+    net = fastprop.Network(common.WORKLOADS["digits"].layer_sizes, seed=0, dtype=np.float32)
+    kwargs = dict(mode="minibatch", batch_size=32, lr=0.5, shuffle=False, seed=0)
+    f64 = peers.load("fastprop-f64").make(net, X, Y, **kwargs)
+    f64.epoch()
+    weights, _ = f64.params()
+    assert weights[0].dtype == np.float64
+    assert net.weights[0].dtype == np.float32  # the run's network is left alone
+    # The same epoch by fastprop's own peer, from the same weights made float64.
+    net64 = fastprop.Network.from_arrays(net.weights, net.biases, dtype=np.float64)
+    ref = peers.load("fastprop").make(net64, X.astype(np.float64), Y.astype(np.float64),
+                                      **kwargs)
+    ref.epoch()
+    np.testing.assert_array_equal(weights[0], ref.params()[0][0])
+    assert "fastprop-f64" in peers.MODULES and "fastprop-f64" not in peers.DEFAULT

@@ -385,17 +385,24 @@ def test_dot_spec_is_the_dot_product(n, dtype):
                  "dot")
 
 
-def test_expf_spec_runs_as_python():
-    """kernels.expf's float32 e^x, as plain Python (coverage) and compiled: close to e^x."""
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_exp_spec_runs_as_python(dtype):
+    """kernels.expf's e^x, as plain Python (coverage) and compiled: close to e^x."""
     from numba import njit
 
-    from fastprop.kernels.expf import X_MIN, expf_nonpositive
+    from fastprop.kernels import expf
 
-    call = expf_nonpositive if NO_JIT else njit(expf_nonpositive)
-    x = np.array([0.0, -0.5, -1.0, -10.0, -80.0, X_MIN, -90.0], dtype=np.float32)
-    got = np.array([call(v) for v in x], dtype=np.float32)
-    np.testing.assert_allclose(got[:-1], np.exp(x[:-1].astype(np.float64)), rtol=3e-7)
-    assert got[-1] == 0 and np.isnan(call(np.float32(np.nan)))
+    # The last two arguments: a result just above 0 (float64: a subnormal), then 0.
+    spec, last_above_zero, zero, rtol = {
+        "float32": (expf.expf_nonpositive, expf.X_MIN, -90.0, 3e-7),
+        "float64": (expf.exp_nonpositive_64, -745.0, expf.X_MIN_64 - 1, 3e-16),
+    }[dtype]
+    call = spec if NO_JIT else njit(spec)
+    x = np.array([0.0, -0.5, -1.0, -10.0, -80.0, last_above_zero, zero], dtype=dtype)
+    got = np.array([call(v) for v in x], dtype=dtype)
+    np.testing.assert_allclose(got[:-2], np.exp(x[:-2].astype(np.float64)), rtol=rtol)
+    assert 0 < got[-2] < 4 * np.finfo(dtype).smallest_normal
+    assert got[-1] == 0 and np.isnan(call(x.dtype.type(np.nan)))
 
 
 def test_tile_shape_follows_the_cpu_features_numba_compiles_for(monkeypatch):

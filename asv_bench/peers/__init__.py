@@ -24,7 +24,10 @@ MODULES = {
     "torch": "torch_eager",
     "jax": "jax_scan",
     "sklearn": "sklearn_mlp",
+    "fastprop-f64": "fastprop_float64",
 }
+# Run only when named in --systems: fastprop again, in float64 (its module says why).
+DEFAULT = [name for name in MODULES if name != "fastprop-f64"]
 
 
 def blas_pools():
