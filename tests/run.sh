@@ -81,14 +81,17 @@ esac
 # bounds silently); a fresh cache, since the checks are compiled in; child
 # interpreters inherit the setting. Every test file runs except those about
 # the plumbing around the kernels (command line, Dask, asv, files, plots,
-# estimators, start-up, kill safety, the compile lock), which train through
+# estimators, start-up, kill safety, the compile lock, the bits across
+# threads and processes: test_concurrency.py, 100 s of stage 1b, compiling
+# in child interpreters; the parallel kernels' own index paths are in
+# test_kernels_parallel.py), which train through
 # the same kernels the remaining files drive on crafted shapes, and the two
 # that compile every kernel chain in a child of their own (test_cache_bits.py
 # compares compiled and cached bits, test_allocations.py counts allocations:
 # 100-180 s each on the CI box). Stage 1 runs them all; without them stage 2
 # keeps CI within its 15 minutes.
 stage2_skips=(cache_bits allocations compile_lock cli distributed benchmarks faults startup plot
-              io tabular sklearn progress backprop_doc config reference scaling)
+              io tabular sklearn progress backprop_doc config reference scaling concurrency)
 stage2_ignore=()
 for name in "${stage2_skips[@]}"; do stage2_ignore+=("--ignore=tests/test_$name.py"); done
 case " $stages " in *" 2 "*)
