@@ -13,9 +13,12 @@ therefore also its ratio.
 import statistics
 import time
 
+import numpy as np
+
 from .harness import (
     BATCH_SIZES,
     DTYPES,
+    SEED,
     WORKLOAD_NAMES,
     EpochTiming,
     build_trainer,
@@ -247,3 +250,32 @@ class TimeSeedsTrain(EpochTiming):
 
     def time_train(self, dtype, mode):
         self.trainer.train(SEEDS_TRAIN_EPOCHS)
+
+
+# --- the rows chain: small networks whose blocks never reach a matrix product --------
+
+
+class TimeRowsChain(EpochTiming):
+    """Mini-batches through ``kernels.run_epochs_rows``, the chain with neither BLAS nor the
+    tiles compiled in (the path of ``fit``'s default small networks): an 8-16-8-1 network
+    on 4,096 samples, batches of 4 and 8, every layer's block under ``BLAS_MIN_MACS``.
+    ``setup`` refuses to time anything else if the trainer stops choosing that chain."""
+
+    params = [DTYPES, [4, 8]]
+    param_names = ["dtype", "batch_size"]
+
+    def setup(self, dtype, batch_size):
+        from fastprop import Network, Trainer
+
+        rng = np.random.default_rng(SEED)
+        X = rng.random((4096, 8)).astype(dtype)
+        Y = (0.1 + 0.8 * rng.random((4096, 1))).astype(dtype)
+        self.trainer = Trainer(Network((8, 16, 8, 1), seed=SEED, dtype=dtype), X, Y,
+                               mode="minibatch", batch_size=batch_size, lr=0.5, seed=SEED)
+        if self.trainer.products or self.trainer.ws.parts != 1:
+            raise RuntimeError("this trainer no longer runs kernels.run_epochs_rows")
+        self.trainer.epoch()  # compiles (or loads) the chain
+        self.number = number_for(epoch_seconds(self.trainer))
+
+    def time_epoch(self, dtype, batch_size):
+        self.trainer.epoch()
