@@ -229,3 +229,14 @@ def test_compare_float64_peer_trains_fastprops_network_in_float64():
     ref.epoch()
     np.testing.assert_array_equal(weights[0], ref.params()[0][0])
     assert "fastprop-f64" in peers.MODULES and "fastprop-f64" not in peers.DEFAULT
+
+
+@pytest.mark.parametrize("case", ["sgd", "wide", "float64"])
+def test_gap_profiles_run(case, capsys):
+    """``asv_bench/profile_gaps.py``, the profiles the README quotes for unmet targets, runs."""
+    import profile_gaps
+
+    result = profile_gaps.main([case, "--quick"])
+    times = [result] if isinstance(result, dict) else list(result)
+    assert all(s > 0 and np.isfinite(s) for t in times for s in t.values())
+    assert "GMAC/s" in capsys.readouterr().out
