@@ -37,53 +37,39 @@ X_MIN = -87.33654
 C7, C6, C5, C4, C3, C2 = 1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2
 
 
-def _pow2_python(k):
-    return np.array((int(k) + 127) << 23, dtype=np.int32).view(np.float32)[()]
+# Per float type: its integer twin, exponent bias and mantissa bits.
+_FORMATS = {np.dtype(np.float32): (np.int32, 127, 23), np.dtype(np.float64): (np.int64, 1023, 52)}
 
 
-# Code generation runs only when compiling; pow2_python is its twin.
+def _pow2_python(k, like):
+    """2^k in the float type of ``like``, for an integer k in its normal range."""
+    int_type, bias, mantissa = _FORMATS[np.asarray(like).dtype]
+    return np.array((int(k) + bias) << mantissa, dtype=int_type).view(np.asarray(like).dtype)[()]
+
+
+# Code generation runs only when compiling; _pow2_python is its twin.
 @intrinsic
-def _pow2_jit(typingctx, k):  # pragma: no cover
-    """2^k in float32 for an integer k in [-126, 127], from the exponent bits."""
-    if not isinstance(k, types.Integer):
+def _pow2_jit(typingctx, k, like):  # pragma: no cover
+    """2^k in ``like``'s float type from the exponent bits; k an integer in its normal range
+    ([-126, 127] in float32, [-1022, 1023] in float64). k may be an int32 for float64 too:
+    a float64 becomes an int32 in one vector instruction on AVX2, an int64 only with
+    AVX-512."""
+    if not isinstance(k, types.Integer) or like not in (types.float32, types.float64):
         return None
+    wide = like == types.float64
+    bias, mantissa = (1023, 52) if wide else (127, 23)
 
     def codegen(context, builder, sig, args):
-        i32 = ir.IntType(32)
-        kk = context.cast(builder, args[0], sig.args[0], types.int32)
-        bits = builder.shl(builder.add(kk, ir.Constant(i32, 127)), ir.Constant(i32, 23))
-        return builder.bitcast(bits, ir.FloatType())
+        int_type = ir.IntType(64 if wide else 32)
+        kk = context.cast(builder, args[0], sig.args[0], types.int64 if wide else types.int32)
+        bits = builder.shl(builder.add(kk, ir.Constant(int_type, bias)),
+                           ir.Constant(int_type, mantissa))
+        return builder.bitcast(bits, ir.DoubleType() if wide else ir.FloatType())
 
-    return types.float32(k), codegen
+    return like(k, like), codegen
 
 
 pow2 = _pow2_python if config.DISABLE_JIT else _pow2_jit
-
-
-def _pow2_64_python(k):
-    return np.array((int(k) + 1023) << 52, dtype=np.int64).view(np.float64)[()]
-
-
-@intrinsic
-def _pow2_64_jit(typingctx, k):  # pragma: no cover
-    """2^k in float64 for an integer k in [-1022, 1023], from the exponent bits.
-
-    k arrives as an int32: a float64 becomes an int32 in one vector
-    instruction on AVX2 as well, an int64 only with AVX-512.
-    """
-    if not isinstance(k, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        i64 = ir.IntType(64)
-        kk = context.cast(builder, args[0], sig.args[0], types.int64)
-        bits = builder.shl(builder.add(kk, ir.Constant(i64, 1023)), ir.Constant(i64, 52))
-        return builder.bitcast(bits, ir.DoubleType())
-
-    return types.float64(k), codegen
-
-
-pow2_64 = _pow2_64_python if config.DISABLE_JIT else _pow2_64_jit
 
 # fdlibm's split of ln 2: k * LN2_HI_64 is exact for |k| < 2^11.
 LN2_HI_64 = 6.93147180369123816490e-01
@@ -112,7 +98,7 @@ def expf_nonpositive(x):
     p = p * r + f(C3)
     p = p * r + f(C2)
     p = (p * r + f(1)) * r + f(1)
-    e = p * pow2(np.int32(k))
+    e = p * pow2(np.int32(k), p)
     e = e if x >= f(X_MIN) else f(0)
     return x if x != x else e
 
@@ -139,7 +125,7 @@ def exp_nonpositive_64(x):
     # -1075, and a subnormal result is rounded once, by the second product.
     ki = np.int32(k)
     k1 = ki >> 1
-    e = (p * pow2_64(k1)) * pow2_64(ki - k1)
+    e = (p * pow2(k1, p)) * pow2(ki - k1, p)
     e = e if x >= X_MIN_64 else 0.0
     return x if x != x else e
 
