@@ -48,7 +48,9 @@ timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
 # most of it in child interpreters of their own (test_allocations.py,
 # test_cache_bits.py, test_kernels_parallel.py: 390 of stage 1's 550 s on the
 # CI box when run in one process; test_compile_lock.py, about 45 s;
-# test_benchmarks.py, 150 s of asv benchmarks compiling the chains they time);
+# test_benchmarks.py, 150 s of asv benchmarks compiling the chains they time;
+# test_concurrency.py, 100 s of children compiling the chains whose bits it
+# compares, moved here in session 12 when stages 1b and 2 took 742 s to 1a's 500);
 # they run in the background (stage 1a) while the rest of stage 1 and then
 # stage 2 use the other core. Their output is printed when they finish; a
 # failure in either fails the run. Stage 1a compiles into a Numba cache of
@@ -56,7 +58,7 @@ timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
 # compile lock (fastprop/compile_lock.py, numba#10128), and sharing stage
 # 1b's cache segfaulted test_kernels_parallel.py here.
 heavy=(tests/test_allocations.py tests/test_cache_bits.py tests/test_kernels_parallel.py
-       tests/test_compile_lock.py tests/test_benchmarks.py)
+       tests/test_compile_lock.py tests/test_benchmarks.py tests/test_concurrency.py)
 heavy_ignore=()
 for f in "${heavy[@]}"; do heavy_ignore+=("--ignore=$f"); done
 failed=0
