@@ -43,7 +43,7 @@ timed() {  # timed NAME COMMAND...: run, then print the stage's wall time
     return "$rc"
 }
 
-# Stage 1: the suite as users run it, in two pytest processes at once. Five
+# Stage 1: the suite as users run it, in two pytest processes at once. Six
 # files spend almost all their time compiling kernel chains, on one core,
 # most of it in child interpreters of their own (test_allocations.py,
 # test_cache_bits.py, test_kernels_parallel.py: 390 of stage 1's 550 s on the
