@@ -1,8 +1,8 @@
 """The profiles behind the comparison's unmet targets: where the time of each case goes.
 
-    python asv_bench/profile_gaps.py sgd      # per-sample SGD, 784-128-64-10: the deferred block's tasks
-    python asv_bench/profile_gaps.py wide     # 1024-1024-1024-10, mini-batch 256: a step and its GEMMs
-    python asv_bench/profile_gaps.py float64  # one 256-row block of 784-128-64-10, float32 and float64
+    python asv_bench/profile_gaps.py sgd      # 784-128-64-10 per sample: the deferred tasks
+    python asv_bench/profile_gaps.py wide     # 1024³-10, mini-batch 256: a step, its GEMMs
+    python asv_bench/profile_gaps.py float64  # one 256-row block, float32 and float64
 
 Each figure is the median of interleaved repeats in one process (this
 project's machine drifts by a third within minutes, so only figures taken
@@ -53,10 +53,11 @@ def median_times(calls, repeats, number):
 
 
 def profile_sgd(quick):
-    from fastprop import Network, Trainer
     from fastprop.kernels import deferred
     from fastprop.kernels.blas import matmul_bt_into
     from fastprop.kernels.network import block, weights
+
+    from fastprop import Network, Trainer
     from fastprop.threads import KernelThreads
 
     sizes = (128, 64, 8, 4) if quick else (784, 128, 64, 10)
@@ -112,10 +113,10 @@ def profile_sgd(quick):
 
 
 def profile_wide(quick):
+    from fastprop.kernels import parallel, split
     from threadpoolctl import threadpool_limits
 
     from fastprop import Network
-    from fastprop.kernels import parallel, split
     from fastprop.threads import KernelThreads
     from fastprop.workspace import Workspace
 
@@ -170,16 +171,20 @@ def profile_wide(quick):
 
 
 def profile_float64(quick):
-    from fastprop import Network
     from fastprop.kernels.network import add_gradient, backward_block, block, forward_block
+
+    from fastprop import Network
     from fastprop.threads import KernelThreads
     from fastprop.workspace import Workspace
 
     sizes = (64, 32, 10) if quick else (784, 128, 64, 10)
     m = 32 if quick else 256
-    calls, macs = {}, {}
+    calls = {}
+    # Multiply-adds a row: forward, and backward (every layer's gradient, and the
+    # deltas through every layer but the first).
     fwd = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     bwd = fwd + sum(a * b for a, b in zip(sizes[1:-1], sizes[2:], strict=True))
+    macs = {"forward": fwd, "backward": bwd, "add_gradient": fwd + bwd}
     for dtype in ("float32", "float64"):
         net = Network(sizes, seed=0, dtype=dtype)
         ws = Workspace(net, m, 1)
@@ -200,16 +205,14 @@ def profile_float64(quick):
             lambda X=X, Y=Y, order=order, th=th, sz=sz, off=off, g=grad, acts=acts,
             deltas=deltas, ao=ao: add_gradient(X, Y, order, 0, m, th, sz, off, g, acts,
                                                deltas, ao, m, 0))
-        macs.update({(dtype, "forward"): fwd, (dtype, "backward"): bwd,
-                     (dtype, "add_gradient"): fwd + bwd})
     with KernelThreads(1, uses_blas=True):
         t = median_times(calls, 1 if quick else 15, 1 if quick else 20)
     print(f"One {m}-row block of {'-'.join(map(str, sizes))}, one thread; µs and GMAC/s:")
     for what in ("forward", "backward", "add_gradient"):
         s32, s64 = t[("float32", what)], t[("float64", what)]
-        rate = lambda s: m * macs[("float32", what)] / s / 1e9  # noqa: E731
-        print(f"  {what:13s} float32 {s32 * 1e6:7.0f} µs {rate(s32):5.1f}   float64 "
-              f"{s64 * 1e6:7.0f} µs {rate(s64):5.1f}   float64 / float32 speed {s32 / s64:.3f}")
+        r32, r64 = (m * macs[what] / s / 1e9 for s in (s32, s64))
+        print(f"  {what:13s} float32 {s32 * 1e6:7.0f} µs {r32:5.1f}   float64 "
+              f"{s64 * 1e6:7.0f} µs {r64:5.1f}   float64 / float32 speed {s32 / s64:.3f}")
     return t
 
 

@@ -43,8 +43,9 @@ _FORMATS = {np.dtype(np.float32): (np.int32, 127, 23), np.dtype(np.float64): (np
 
 def _pow2_python(k, like):
     """2^k in the float type of ``like``, for an integer k in its normal range."""
-    int_type, bias, mantissa = _FORMATS[np.asarray(like).dtype]
-    return np.array((int(k) + bias) << mantissa, dtype=int_type).view(np.asarray(like).dtype)[()]
+    dtype = np.asarray(like).dtype
+    int_type, bias, mantissa = _FORMATS[dtype]
+    return np.array((int(k) + bias) << mantissa, dtype=int_type).view(dtype)[()]
 
 
 # Code generation runs only when compiling; _pow2_python is its twin.
@@ -57,7 +58,7 @@ def _pow2_jit(typingctx, k, like):  # pragma: no cover
     if not isinstance(k, types.Integer) or like not in (types.float32, types.float64):
         return None
     wide = like == types.float64
-    bias, mantissa = (1023, 52) if wide else (127, 23)
+    _, bias, mantissa = _FORMATS[np.dtype(np.float64 if wide else np.float32)]
 
     def codegen(context, builder, sig, args):
         int_type = ir.IntType(64 if wide else 32)

@@ -11,12 +11,12 @@ import warnings
 
 import numpy as np
 import pytest
+from fastprop.kernels.config import FASTMATH
+from fastprop.kernels.expf import exp_nonpositive_64
 from numba import njit
 
 from conftest import assert_close
 from fastprop import kernels, reference
-from fastprop.kernels.config import FASTMATH
-from fastprop.kernels.expf import exp_nonpositive_64
 
 # (m rows, n_in, n_out) of one layer; hidden_delta reads them as (m, n, n_next).
 SHAPES = {

@@ -288,9 +288,9 @@ def _hidden_deltas(D_next, W, A, D, reps):
 
 class TimeElementwise:
     """The two row kernels rewritten for vector speed: the sigmoid (``kernels.expf``'s e^x,
-    a polynomial in each dtype) over a 32 x 202 block (784-128-64-10's units of a mini-batch of 32), and the
-    hidden deltas' fixed-order dot products (``kernels.vector.dot``) of 32 rows through
-    a 128 x 64 layer."""
+    a polynomial in each dtype) over a 32 x 202 block (784-128-64-10's units of a
+    mini-batch of 32), and the hidden deltas' fixed-order dot products
+    (``kernels.vector.dot``) of 32 rows through a 128 x 64 layer."""
 
     params = (DTYPES,)
     param_names = ["dtype"]
